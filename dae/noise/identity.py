@@ -1,0 +1,12 @@
+import torch
+
+from dae.noise.base import Noise
+
+
+class Identity(Noise):
+    """No noise: the autoencoder learns plain reconstruction (``noise=none``)."""
+
+    name = "none"
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return x.clone()

@@ -1,0 +1,18 @@
+import torch
+
+from dae.noise.base import Noise, check_range, normal
+
+
+class Speckle(Noise):
+    """Multiplicative noise: ``x + x * sigma * N(0, 1)``; the black background stays black."""
+
+    name = "speckle"
+
+    def __init__(self, sigma: float = 0.5) -> None:
+        self.sigma = check_range("sigma", sigma)
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return x + x * self.sigma * normal(x, generator)
+
+    def params(self) -> dict[str, float]:
+        return {"sigma": self.sigma}

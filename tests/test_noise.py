@@ -1,0 +1,98 @@
+import math
+
+import pytest
+import torch
+
+from dae.noise import Gaussian, Identity, Periodic, SaltPepper, Speckle
+
+ALL = [Gaussian(), SaltPepper(), Speckle(), Periodic(), Identity()]
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def batch(device="cpu", n=64, value=None):
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.rand((n, 1, 32, 32), generator=g, device=device)
+    return torch.full_like(x, value) if value is not None else x
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("noise", ALL, ids=lambda n: n.name)
+def test_shape_range_device(noise, device):
+    x = batch(device)
+    y = noise(x, torch.Generator(device=device).manual_seed(1))
+    assert y.shape == x.shape and y.device == x.device and y.dtype == x.dtype
+    assert y.min() >= 0 and y.max() <= 1
+    if noise.name != "none":
+        assert not torch.equal(y, x), "noise left the images unchanged"
+
+
+@pytest.mark.parametrize("noise", ALL, ids=lambda n: n.name)
+def test_seeded_determinism(noise):
+    x = batch()
+    a = noise(x, torch.Generator().manual_seed(7))
+    b = noise(x, torch.Generator().manual_seed(7))
+    c = noise(x, torch.Generator().manual_seed(8))
+    assert torch.equal(a, b)
+    if noise.name != "none":
+        assert not torch.equal(a, c)
+
+
+def test_input_not_modified():
+    x = batch()
+    before = x.clone()
+    for noise in ALL:
+        noise(x, torch.Generator().manual_seed(0))
+    assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("sigma", [0.1, 0.5])
+def test_gaussian_residual_std_is_sigma_before_clipping(sigma):
+    # Mid-grey images: clipping at 0 and 1 is rare for small sigma, and never touches
+    # the residual's standard deviation estimate for the unclipped pixels.
+    x = batch(value=0.5, n=256)
+    y = Gaussian(sigma).corrupt(x, torch.Generator().manual_seed(0))
+    assert (y - x).std().item() == pytest.approx(sigma, rel=0.02)
+    assert (y - x).mean().item() == pytest.approx(0.0, abs=0.01)
+
+
+@pytest.mark.parametrize("amount", [0.1, 0.3, 0.6])
+def test_salt_pepper_fraction_is_amount(amount):
+    x = batch(value=0.5, n=256)  # 0.5 is neither salt nor pepper, so every hit is visible
+    y = SaltPepper(amount=amount, salt_vs_pepper=0.25)(x, torch.Generator().manual_seed(0))
+    hit = y != 0.5
+    assert hit.float().mean().item() == pytest.approx(amount, abs=0.01)
+    assert (y[hit] == 1).float().mean().item() == pytest.approx(0.25, abs=0.02)
+
+
+def test_speckle_scales_with_intensity():
+    g = torch.Generator().manual_seed(0)
+    dark = Speckle(0.5).corrupt(batch(value=0.0, n=64), g)
+    bright = Speckle(0.2).corrupt(batch(value=0.5, n=256), g)
+    assert torch.equal(dark, torch.zeros_like(dark)), "speckle must leave black pixels black"
+    assert (bright - 0.5).std().item() == pytest.approx(0.5 * 0.2, rel=0.03)
+
+
+def test_periodic_is_a_sine_of_the_amplitude_with_per_image_frequency():
+    x = batch(value=0.5, n=32)
+    y = Periodic(amplitude=0.3).corrupt(x, torch.Generator().manual_seed(0))
+    wave = y - x
+    assert wave.abs().max().item() == pytest.approx(0.3, abs=0.01)
+    assert wave.std(dim=(1, 2, 3)).mean().item() == pytest.approx(0.3 / math.sqrt(2), rel=0.1)
+    assert not torch.allclose(wave[0], wave[1]), "each image draws its own frequency, angle and phase"
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Gaussian(sigma=-0.1), r"noise\.sigma=-0\.1 .*allowed >= 0"),
+        (lambda: Speckle(sigma=-1), r"noise\.sigma=-1\.0"),
+        (lambda: SaltPepper(amount=1.5), r"noise\.amount=1\.5 .*\[0\.0, 1\.0\]"),
+        (lambda: SaltPepper(salt_vs_pepper=-0.2), r"noise\.salt_vs_pepper=-0\.2"),
+        (lambda: Periodic(amplitude=-0.4), r"noise\.amplitude=-0\.4"),
+        (lambda: Periodic(freq_min=8, freq_max=2), r"noise\.freq_max=2\.0 .*>= 8\.0"),
+        (lambda: Gaussian(sigma=float("nan")), r"noise\.sigma=nan"),
+    ],
+)
+def test_bad_parameters_raise_naming_parameter_value_and_range(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

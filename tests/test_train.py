@@ -1,0 +1,69 @@
+"""Training end to end on the fixture, in process."""
+
+import json
+from pathlib import Path
+
+import pytest
+from omegaconf import open_dict
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from dae.train import train
+
+METRIC_KEYS = {"val/psnr", "val/ssim", "test/psnr", "test/ssim", "test/noisy_psnr", "test/loss"}
+
+
+def test_fast_dev_run(train_cfg):
+    with open_dict(train_cfg):
+        train_cfg.trainer.fast_dev_run = True
+    metrics = train(train_cfg)
+    assert METRIC_KEYS <= metrics.keys()
+    assert 0 < metrics["test/psnr"] < 60 and -1 <= metrics["test/ssim"] <= 1
+
+
+def test_job_folder_holds_everything(train_cfg):
+    out = Path(train_cfg.paths.output_dir)
+    metrics = train(train_cfg)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert METRIC_KEYS <= saved.keys() and saved["test/psnr"] == pytest.approx(metrics["test/psnr"])
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    assert len(list((out / "checkpoints").glob("best-*.ckpt"))) == 1
+    assert (out / "reconstructions.png").stat().st_size > 1000
+    assert (out / "loss_curves.png").stat().st_size > 1000
+
+    events = EventAccumulator(str(out)).Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss_step", "train/loss_epoch", "val/loss", "val/psnr", "val/ssim", "test/psnr", "hp/val_psnr", "hp/test_psnr"} <= scalars
+    assert "reconstructions" in events.Tags()["images"]
+
+
+def test_hparams_session_lists_the_axes(train_cfg):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    out = Path(train_cfg.paths.output_dir)
+    train(train_cfg)
+    found = {}
+    for path in out.glob("events.out.tfevents.*"):
+        events = EventAccumulator(str(path)).Reload()
+        try:
+            contents = events.PluginTagToContent("hparams")
+        except KeyError:  # the event files of validate() and test() carry scalars only
+            continue
+        for content in contents.values():
+            data = plugin_data_pb2.HParamsPluginData.FromString(content)
+            if data.HasField("session_start_info"):
+                found.update({k: v for k, v in data.session_start_info.hparams.items()})
+            if data.HasField("experiment"):
+                found["metrics"] = [m.name.tag for m in data.experiment.metric_infos]
+    assert {"loss", "noise", "noise.sigma", "latent_dim", "lr"} <= found.keys()
+    assert found["loss"].string_value == "mse" and found["noise.sigma"].number_value == 0.5
+    assert set(found["metrics"]) == {"hp/val_psnr", "hp/val_ssim", "hp/test_psnr"}
+
+
+def test_bad_data_stops_before_training(train_cfg, tmp_path):
+    from dae.data import DataError
+
+    with open_dict(train_cfg):
+        train_cfg.data.source.files.train_labels.md5 = "0" * 32
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte"):
+        train(train_cfg)
+    assert not (Path(train_cfg.paths.output_dir) / "checkpoints").exists()
