@@ -35,11 +35,12 @@ MAX_DIRNAME = 120
 def job_dirname(overrides: list[str]) -> str:
     """A sweep job's folder name from its overrides, e.g. ``loss=l1,noise=gaussian``.
 
-    Like Hydra's ``override_dirname`` (sorted ``key=value`` pairs), but without the
-    location overrides above, with ``/`` replaced, and shortened with a hash past
-    ``MAX_DIRNAME`` characters, so it is always a valid, readable folder name.
+    Like Hydra's ``override_dirname`` (sorted ``key=value`` pairs), but group choices
+    (``loss=l1``) come before values (``noise.sigma=0.3``), the location overrides above
+    are left out, ``/`` is replaced, and past ``MAX_DIRNAME`` characters the name is cut
+    and ends in a hash, so it is always a valid folder name that starts with the main axes.
     """
-    kept = sorted(o for o in overrides if not o.lstrip("+~").startswith(UNNAMED_PREFIXES))
+    kept = sorted((o for o in overrides if not o.lstrip("+~").startswith(UNNAMED_PREFIXES)), key=lambda o: ("." in o.split("=")[0], o))
     name = ",".join(kept).replace("/", "_") or "default"
     if len(name) > MAX_DIRNAME:
         name = f"{name[: MAX_DIRNAME - 9]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"

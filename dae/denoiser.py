@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import lightning as L
@@ -56,7 +57,7 @@ class Denoiser(L.LightningModule):
         net: an autoencoder with ``forward(x)`` and ``encode(x)``.
         loss: a criterion ``loss(output, target)``, e.g. ``nn.L1Loss()``.
         optimizer: a partial taking the parameters (``torch.optim.Adam`` with ``_partial_: true``).
-        scheduler: an optional partial taking the optimizer; stepped once per epoch.
+        scheduler: an optional partial taking the optimizer (see :func:`configure_optimizers`).
         crop: border pixels excluded from the metrics (2: the padding of 28 x 28 to 32 x 32).
     """
 
@@ -122,7 +123,16 @@ class Denoiser(L.LightningModule):
         self.log("hp/test_psnr", values["psnr"])
 
     def configure_optimizers(self):
-        optimizer = self.optimizer(params=self.parameters())
-        if self.scheduler is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler(optimizer=optimizer), "interval": "epoch"}}
+        return configure_optimizers(self, self.optimizer, self.scheduler)
+
+
+def configure_optimizers(module: L.LightningModule, optimizer, scheduler):
+    """Optimizer and optional schedule for Lightning. A schedule that takes ``total_steps``
+    (one-cycle) gets the run's number of steps and is stepped per batch; others per epoch."""
+    optimizer = optimizer(params=module.parameters())
+    if not scheduler:
+        return optimizer
+    if "total_steps" in inspect.signature(scheduler.func).parameters:
+        schedule = scheduler(optimizer=optimizer, total_steps=module.trainer.estimated_stepping_batches)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler(optimizer=optimizer), "interval": "epoch"}}

@@ -24,7 +24,7 @@ def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
     """What the TensorBoard HPARAMS tab lists for a run: the chosen model, loss and noise
     with their parameters, and the main training knobs."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    hp: dict[str, Any] = {group: choices.get(group, "?") for group in ("model", "loss", "noise")}
+    hp: dict[str, Any] = {group: choices.get(group, "?") for group in ("model", "loss", "noise", "scheduler")}
     for group in ("loss", "noise"):
         hp.update({f"{group}.{k}": v for k, v in cfg[group].items() if not k.startswith("_")})
     hp["latent_dim"] = OmegaConf.select(cfg, "model.net.latent_dim")
@@ -41,7 +41,8 @@ def build(cfg: DictConfig):
     noise = instantiate(cfg.noise)
     loss = instantiate(cfg.loss)
     datamodule = instantiate(cfg.data, noise=noise)
-    model = instantiate(cfg.model, loss=loss)
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None  # scheduler=none is an empty config
+    model = instantiate(cfg.model, loss=loss, scheduler=scheduler)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values() if c is not None]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -56,8 +57,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
+    hp_metrics = ["hp/val_psnr", "hp/val_ssim", "hp/test_psnr"] + [m for cb in trainer.callbacks for m in getattr(cb, "hp_metrics", ())]
     for logger in trainer.loggers:
-        logger.log_hyperparams(hyperparameters(cfg), {"hp/val_psnr": 0.0, "hp/val_ssim": 0.0, "hp/test_psnr": 0.0})
+        logger.log_hyperparams(hyperparameters(cfg), dict.fromkeys(hp_metrics, 0.0))
 
     trainer.fit(model, datamodule=datamodule)
 

@@ -80,6 +80,8 @@ def fixture_overrides(data_dir: Path, md5s: dict[str, str]) -> list[str]:
         "data.source.mirrors=[]",
         "data.source.package_index=null",
         "trainer.accelerator=cpu",
+        "classifier.max_epochs=5",
+        "classifier.batch_size=32",
         *(f"data.source.files.{role}.md5={md5}" for role, md5 in md5s.items()),
     ]
 

@@ -10,8 +10,8 @@ def test_unique_dir_never_hands_out_a_folder_twice(tmp_path):
 
 
 def test_job_dirname_is_sorted_overrides_without_locations():
-    name = job_dirname(["noise=speckle", "loss=l1", "paths.data_dir=/x/y", "data.source.mirrors=[]"])
-    assert name == "loss=l1,noise=speckle"
+    name = job_dirname(["noise=speckle", "data.batch_size=8", "loss=l1", "paths.data_dir=/x/y", "data.source.mirrors=[]"])
+    assert name == "loss=l1,noise=speckle,data.batch_size=8"
     assert job_dirname([]) == "default"
     assert "/" not in job_dirname(["model.net.channels=[8/2]"])
 

@@ -1,6 +1,8 @@
 """Lightning callbacks: one file each."""
 
+from dae.callbacks.classifier_report import ClassifierReport
 from dae.callbacks.loss_curves import LossCurves
 from dae.callbacks.reconstruction_grid import ReconstructionGrid
+from dae.callbacks.svm_probe import SVMProbe
 
-__all__ = ["LossCurves", "ReconstructionGrid"]
+__all__ = ["ClassifierReport", "LossCurves", "ReconstructionGrid", "SVMProbe"]

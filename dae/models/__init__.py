@@ -1,5 +1,6 @@
 """Networks as plain ``nn.Module``s; a new model is one file here and one config in conf/model/."""
 
+from dae.models.classifier import DigitCNN
 from dae.models.conv_ae import ConvAutoencoder
 
-__all__ = ["ConvAutoencoder"]
+__all__ = ["ConvAutoencoder", "DigitCNN"]

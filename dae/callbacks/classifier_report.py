@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig
+
+from dae.callbacks.common import evaluating, tensorboard
+from dae.classifier import load_or_train, predict, report
+from dae.data.datamodule import to_unit
+from dae.files import write_json, write_text
+
+INPUTS = ("clean", "noisy", "denoised", "reconstructed")
+
+
+def denoise(module: L.LightningModule, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The module's outputs for [0, 1] images, in batches on its device, back on the CPU."""
+    with evaluating(module):
+        return torch.cat([module(images[i : i + batch_size].to(module.device)).clamp(0, 1).float().cpu() for i in range(0, len(images), batch_size)])
+
+
+def classifier_report(classifier: torch.nn.Module, module: L.LightningModule, noisy: torch.Tensor, clean: torch.Tensor, labels: torch.Tensor) -> tuple[dict, str]:
+    """Classifier M's report on the test set as four inputs: clean, noisy, denoised, reconstructed."""
+    images = {"clean": clean, "noisy": noisy, "denoised": denoise(module, noisy), "reconstructed": denoise(module, clean)}
+    classifier = classifier.to(module.device)
+    results, texts = {}, []
+    for name in INPUTS:
+        results[name], text = report(labels.numpy(), predict(classifier, images[name], module.device))
+        texts.append(f"== {name} ({len(labels)} test images) ==\n{text}")
+    return results, "\n".join(texts)
+
+
+class ClassifierReport(L.Callback):
+    """After testing, report classifier M on clean, noisy, denoised and reconstructed test images.
+
+    Writes ``classifier_report.json`` (top-level keys ``clean``, ``noisy``, ``denoised``,
+    ``reconstructed``, each scikit-learn's report with ``accuracy``) and ``classifier_report.txt``
+    into ``out_dir``; sends the text to TensorBoard's TEXT tab and the accuracies to
+    ``hp/acc_<input>`` for the HPARAMS tab. M comes from the cache, or is trained on first use.
+    """
+
+    hp_metrics = tuple(f"hp/acc_{name}" for name in INPUTS)
+
+    def __init__(self, classifier: DictConfig, cache_dir: str, out_dir: str) -> None:
+        self.classifier_cfg, self.cache_dir, self.out_dir = classifier, cache_dir, Path(out_dir)
+        self.classifier: torch.nn.Module | None = None
+        self.results: dict | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # Get M now, outside the test loop's inference mode: training it, on first use, needs gradients.
+        if self.classifier is None and trainer.is_global_zero:
+            accelerator = "gpu" if trainer.strategy.root_device.type == "cuda" else "cpu"
+            self.classifier = load_or_train(self.classifier_cfg, trainer.datamodule, self.cache_dir, accelerator=accelerator)
+
+    @rank_zero_only
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        dm = trainer.datamodule
+        self.results, text = classifier_report(self.classifier, pl_module, dm.test_noisy, to_unit(dm.test_x), dm.test_y)
+        write_json(self.out_dir / "classifier_report.json", self.results)
+        write_text(self.out_dir / "classifier_report.txt", text)
+        accuracies = {f"hp/acc_{name}": self.results[name]["accuracy"] for name in INPUTS}
+        for logger in trainer.loggers:
+            logger.log_metrics(accuracies, step=trainer.global_step)
+        writer = tensorboard(trainer)
+        if writer is not None:
+            writer.add_text("classifier_report", "    " + text.replace("\n", "\n    "), trainer.global_step)  # indented: monospace in TensorBoard
+            writer.flush()

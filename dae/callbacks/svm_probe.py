@@ -1,0 +1,25 @@
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+from dae.callbacks.common import tensorboard
+from dae.probe import ProbeSettings, run_probe
+
+
+class SVMProbe(L.Callback):
+    """After testing, the SVM probe of ``python -m dae.probe`` on the module in memory:
+    writes ``probe/report.json``, ``probe/report.txt`` and ``probe/latent_2d.png`` into
+    ``out_dir``, the embedding to TensorBoard's PROJECTOR, and ``hp/probe_acc``.
+    Off by default (about a minute on a CPU): ``callbacks=with_probe``."""
+
+    hp_metrics = ("hp/probe_acc",)
+
+    def __init__(self, out_dir: str, **settings) -> None:
+        self.out_dir = out_dir
+        self.settings = ProbeSettings(**settings)
+        self.result: dict | None = None
+
+    @rank_zero_only
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.result = run_probe(pl_module, trainer.datamodule, self.settings, self.out_dir, tensorboard(trainer))
+        for logger in trainer.loggers:
+            logger.log_metrics({"hp/probe_acc": self.result["accuracy"]}, step=trainer.global_step)

@@ -1,0 +1,261 @@
+"""SVM probe of the latent space: ``python -m dae.probe [run=<job or sweep folder>] [ckpt=<file>]``.
+
+Encodes MNIST's training and test images with a trained encoder (noisy inputs by default),
+standardises the latent vectors, fits an SVM on the training vectors and reports it on the
+test vectors, next to a control: the same SVM on PCA of the noisy pixels with as many
+components as the latent size. Writes ``probe/report.json``, ``probe/report.txt`` and
+``probe/latent_2d.png`` under the job folder, and a PROJECTOR embedding to TensorBoard.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+import lightning as L
+import numpy as np
+import torch
+from joblib.externals.loky import get_reusable_executor
+from omegaconf import DictConfig
+from sklearn.decomposition import PCA
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from tqdm.auto import tqdm
+
+from dae import figures
+from dae.classifier import report
+from dae.data.datamodule import DenoisingDataModule, fixed_noise, to_unit
+from dae.files import write_json, write_text
+from dae.jobs import JobError, build_datamodule, is_sweep, load_job, load_model, quote_path_overrides, sweep_jobs, target
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProbeSettings:
+    inputs: str = "noisy"  # noisy | clean
+    kernel: str = "rbf"
+    C: float = 10.0
+    gamma: str | float = "scale"
+    n_train: int = 60000
+    embedding: str = "pca"  # pca | tsne: how latent_2d.png reduces the vectors
+    n_embed: int = 3000  # test vectors drawn in latent_2d.png and sent to the PROJECTOR
+    batch_size: int = 1000
+    seed: int = 0
+    control: bool = True
+
+    def __post_init__(self) -> None:
+        if self.inputs not in ("noisy", "clean"):
+            raise ValueError(f"probe.inputs={self.inputs!r} is not one of 'noisy', 'clean'.")
+        if self.embedding not in ("pca", "tsne"):
+            raise ValueError(f"probe.embedding={self.embedding!r} is not one of 'pca', 'tsne'.")
+        if self.n_train < 10:
+            raise ValueError(f"probe.n_train={self.n_train} is too small; use at least 10 (default 60000).")
+
+
+def encode(module: L.LightningModule, images: torch.Tensor, batch_size: int, desc: str) -> np.ndarray:
+    """Latent vectors of [0, 1] images, in batches on the module's device."""
+    out = []
+    was_training = module.training
+    module.eval()
+    with torch.no_grad():
+        for i in tqdm(range(0, len(images), batch_size), desc=desc, leave=False):
+            out.append(module.encode(images[i : i + batch_size].to(module.device)).flatten(1).float().cpu())
+    module.train(was_training)
+    return torch.cat(out).numpy()
+
+
+def probe_inputs(dm: DenoisingDataModule, settings: ProbeSettings) -> tuple[torch.Tensor, np.ndarray, torch.Tensor, np.ndarray]:
+    """Training and test images for the probe: all training images (train + validation, 60,000 for
+    MNIST) minus none, subsampled to ``n_train``; the test set. Noisy ones carry the run's noise
+    with a fixed seed (the test images are the same fixed noisy images as in training)."""
+    train_x = torch.cat([dm.train_x, dm.val_x])
+    train_y = torch.cat([dm.train_y, dm.val_y]).numpy()
+    pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(settings.seed))[: settings.n_train].sort().values
+    train_x, train_y = train_x[pick], train_y[pick]
+    if settings.inputs == "noisy":
+        return fixed_noise(dm.noise, train_x, "probe_train"), train_y, dm.test_noisy, dm.test_y.numpy()
+    return to_unit(train_x), train_y, to_unit(dm.test_x), dm.test_y.numpy()
+
+
+def svm(settings: ProbeSettings) -> SVC:
+    return SVC(kernel=settings.kernel, C=settings.C, gamma=settings.gamma, cache_size=1000)
+
+
+def pixels(images: torch.Tensor, crop: int = 2) -> np.ndarray:
+    """The original 28 x 28 area of padded images, one row per image."""
+    return images[..., crop:-crop, crop:-crop].flatten(1).numpy()
+
+
+def control_model(settings: ProbeSettings, latent_dim: int, n_train: int):
+    """The control: PCA of the pixels to as many components as the latent size, then the same SVM.
+    PCA's own scale is kept (no standardising), which suits an RBF kernel on pixels."""
+    return make_pipeline(PCA(n_components=min(latent_dim, n_train - 1), random_state=settings.seed), svm(settings))
+
+
+def fit_and_score(model, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> tuple[dict, str]:
+    """Fit ``model`` and return its classification report on the test vectors."""
+    return report(y_test, model.fit(x_train, y_train).predict(x_test))
+
+
+def run_probe(module: L.LightningModule, dm: DenoisingDataModule, settings: ProbeSettings, out_dir: str | Path, writer=None) -> dict:
+    """Probe one trained module; write ``probe/`` files under ``out_dir``; return the report dict."""
+    out = Path(out_dir) / "probe"
+    stages = ["encode train", "encode test", "fit and score SVM", "control (PCA + SVM)", "figures"]
+    bar = tqdm(total=len(stages), desc="probe", unit="stage")
+    seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(name: str):
+        bar.set_postfix_str(name)
+        start = time.perf_counter()
+        yield
+        seconds[name] = round(time.perf_counter() - start, 2)
+        bar.update()
+
+    train_images, train_y, test_images, test_y = probe_inputs(dm, settings)
+    # The control is independent of the encoder: it starts first, in a second process, and fits
+    # while this one encodes and fits the probe (on 2 cores the two SVMs take about the same time).
+    control_job = None
+    if settings.control:
+        executor = get_reusable_executor(max_workers=1)
+        with torch.no_grad():
+            latent_dim = module.eval().encode(train_images[:1].to(module.device)).flatten(1).shape[1]
+        control = control_model(settings, latent_dim, len(train_y))
+        control_job = executor.submit(fit_and_score, control, pixels(train_images), train_y, pixels(test_images), test_y)
+    with stage("encode train"):
+        z_train = encode(module, train_images, settings.batch_size, "encode train")
+    with stage("encode test"):
+        z_test = encode(module, test_images, settings.batch_size, "encode test")
+    with stage("fit and score SVM"):
+        result, text = fit_and_score(make_pipeline(StandardScaler(), svm(settings)), z_train, train_y, z_test, test_y)
+    with stage("control (PCA + SVM)"):
+        control = control_job.result()[0]["accuracy"] if control_job else None
+
+    with stage("figures"):
+        clean_z = z_test if settings.inputs == "clean" else encode(module, to_unit(dm.test_x), settings.batch_size, "encode clean test")
+        noisy_z = z_test if settings.inputs == "noisy" else encode(module, dm.test_noisy, settings.batch_size, "encode noisy test")
+        n = min(settings.n_embed, len(test_y))
+        latent_2d(clean_z[:n], noisy_z[:n], test_y[:n], out / "latent_2d.png", settings)
+        if writer is not None:
+            writer.add_embedding(torch.from_numpy(z_test[:n]), metadata=test_y[:n].tolist(), label_img=test_images[:n], tag=f"latent_{settings.inputs}")
+            writer.flush()
+    bar.close()
+
+    summary = {
+        "accuracy": float(result["accuracy"]),
+        "control_accuracy": control,
+        "inputs": settings.inputs,
+        "kernel": settings.kernel,
+        "C": settings.C,
+        "gamma": settings.gamma,
+        "n_train": len(train_y),
+        "n_test": len(test_y),
+        "latent_dim": int(z_train.shape[1]),
+        "seconds": seconds,
+        "report": result,
+    }
+    write_json(out / "report.json", summary)
+    header = f"SVM probe ({settings.kernel}, C={settings.C}, gamma={settings.gamma}) on {settings.inputs} latent vectors: {len(train_y)} train, {len(test_y)} test\n"
+    control_line = f"control (PCA-{z_train.shape[1]} of {settings.inputs} pixels + same SVM): accuracy {control:.4f}\n" if control is not None else ""
+    write_text(out / "report.txt", header + control_line + "\n" + text)
+    log.info("probe: accuracy %.4f (control %s) -> %s", summary["accuracy"], f"{control:.4f}" if control is not None else "off", out)
+    return summary
+
+
+def latent_2d(clean: np.ndarray, noisy: np.ndarray, labels: np.ndarray, path: Path, settings: ProbeSettings) -> Path:
+    """Test latent vectors in 2-D, coloured by digit: clean and noisy inputs side by side."""
+    import matplotlib.pyplot as plt
+
+    def reduce(z: np.ndarray) -> np.ndarray:
+        z = StandardScaler().fit_transform(z)
+        if settings.embedding == "tsne":
+            from sklearn.manifold import TSNE
+
+            return TSNE(n_components=2, init="pca", random_state=settings.seed).fit_transform(z)
+        return PCA(n_components=2, random_state=settings.seed).fit_transform(z)
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    for ax, (title, z) in zip(axes, (("clean inputs", clean), ("noisy inputs", noisy))):
+        xy = reduce(z)
+        points = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=4, vmin=-0.5, vmax=9.5)
+        ax.set_title(f"{title} ({settings.embedding.upper()} of {z.shape[1]}-d latents, {len(z)} test images)", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(points, ax=axes, ticks=range(10), label="digit")
+    return figures.save(fig, path)
+
+
+def probe_job(folder: Path, settings: ProbeSettings, ckpt: str | None = None) -> dict:
+    """Load a job, probe it, write its files; TensorBoard's PROJECTOR gets the embedding."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    job = load_job(folder)
+    module = load_model(job, ckpt)  # fails here, before any work, on a bad checkpoint
+    module.to(_device())
+    dm = build_datamodule(job)
+    writer = SummaryWriter(log_dir=str(job.folder / "probe"))
+    try:
+        return run_probe(module, dm, settings, job.folder, writer)
+    finally:
+        writer.close()
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def probe(cfg: DictConfig) -> dict:
+    """Probe ``cfg.run`` (a job or a sweep folder), ``cfg.ckpt``, or the latest job under outputs/."""
+    settings = ProbeSettings(**cfg.probe)
+    folder = target(cfg.run, cfg.ckpt, cfg.paths.log_dir)
+    if folder.is_dir() and is_sweep(folder) and not cfg.ckpt:
+        return probe_sweep(folder, settings)
+    return probe_job(folder, settings, cfg.ckpt)
+
+
+def probe_sweep(folder: Path, settings: ProbeSettings) -> dict:
+    """Probe every job of a sweep; write ``probe_summary.md`` in the sweep folder."""
+    rows, results = [], {}
+    jobs = sweep_jobs(folder)
+    if not jobs:
+        raise JobError(f"run={folder} is a sweep folder without job folders; expected <sweep>/<overrides>/.hydra/config.yaml.")
+    for job_folder in jobs:
+        name = load_job(job_folder).name
+        try:
+            result = probe_job(job_folder, settings)
+            results[name] = result
+            control = f"{result['control_accuracy']:.4f}" if result["control_accuracy"] is not None else "-"
+            rows.append(f"| `{name}` | {result['accuracy']:.4f} | {control} |")
+        except (JobError, FileNotFoundError) as e:
+            results[name] = {"error": str(e)}
+            rows.append(f"| `{name}` | failed: {str(e).splitlines()[0]} | |")
+    header = f"# SVM probe of {folder.name}\n\n{settings.kernel} SVM on {settings.inputs} latent vectors, {settings.n_train} training vectors; control: PCA of the pixels + the same SVM.\n\n"
+    table = "| job | accuracy | control |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n"
+    write_text(folder / "probe_summary.md", header + table)
+    print(header + table)
+    return results
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="probe")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        result = probe(cfg)
+    except JobError as e:
+        raise SystemExit(f"error: {e}") from None
+    if "accuracy" in result:
+        control = result["control_accuracy"]
+        print(f"SVM probe accuracy {result['accuracy']:.4f}" + (f" (control {control:.4f})" if control is not None else ""))
+        return result["accuracy"]
+    return None
+
+
+if __name__ == "__main__":
+    sys.argv = quote_path_overrides(sys.argv)
+    main()
