@@ -31,6 +31,7 @@ from dae.data import DenoisingDataModule, IDXSource
 from dae.data.datamodule import to_unit
 from dae.denoiser import configure_optimizers
 from dae.files import write_atomic, write_json
+from dae.inference import evaluating, in_batches
 from dae.noise import Identity
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,8 @@ def _locked(path: Path):
 
 def predict(net: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 1000) -> np.ndarray:
     """Predicted labels for [0, 1] images, computed in batches on ``device``."""
-    net.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(images), batch_size):
-            out.append(net(images[i : i + batch_size].to(device, non_blocking=True)).argmax(1).cpu())
-    return torch.cat(out).numpy()
+    with evaluating(net):
+        return in_batches(lambda x: net(x).argmax(1), images, device, batch_size).long().numpy()
 
 
 def report(labels: np.ndarray, predicted: np.ndarray) -> tuple[dict, str]:

@@ -32,6 +32,7 @@ from dae import figures
 from dae.classifier import report
 from dae.data.datamodule import DenoisingDataModule, fixed_noise, to_unit
 from dae.files import write_json, write_text
+from dae.inference import evaluating, in_batches
 from dae.jobs import JobError, build_datamodule, is_sweep, load_job, load_model, quote_path_overrides, sweep_jobs, target
 
 log = logging.getLogger(__name__)
@@ -59,16 +60,10 @@ class ProbeSettings:
             raise ValueError(f"probe.n_train={self.n_train} is too small; use at least 10 (default 60000).")
 
 
-def encode(module: L.LightningModule, images: torch.Tensor, batch_size: int, desc: str) -> np.ndarray:
+def encode(module: L.LightningModule, images: torch.Tensor, batch_size: int, desc: str | None = None) -> np.ndarray:
     """Latent vectors of [0, 1] images, in batches on the module's device."""
-    out = []
-    was_training = module.training
-    module.eval()
-    with torch.no_grad():
-        for i in tqdm(range(0, len(images), batch_size), desc=desc, leave=False):
-            out.append(module.encode(images[i : i + batch_size].to(module.device)).flatten(1).float().cpu())
-    module.train(was_training)
-    return torch.cat(out).numpy()
+    with evaluating(module):
+        return in_batches(lambda x: module.encode(x).flatten(1), images, module.device, batch_size, desc).numpy()
 
 
 def probe_inputs(dm: DenoisingDataModule, settings: ProbeSettings) -> tuple[torch.Tensor, np.ndarray, torch.Tensor, np.ndarray]:
@@ -124,11 +119,9 @@ def run_probe(module: L.LightningModule, dm: DenoisingDataModule, settings: Prob
     # while this one encodes and fits the probe (on 2 cores the two SVMs take about the same time).
     control_job = None
     if settings.control:
-        executor = get_reusable_executor(max_workers=1)
-        with torch.no_grad():
-            latent_dim = module.eval().encode(train_images[:1].to(module.device)).flatten(1).shape[1]
-        control = control_model(settings, latent_dim, len(train_y))
-        control_job = executor.submit(fit_and_score, control, pixels(train_images), train_y, pixels(test_images), test_y)
+        latent_dim = encode(module, train_images[:1], 1).shape[1]
+        pipeline = control_model(settings, latent_dim, len(train_y))
+        control_job = get_reusable_executor(max_workers=1).submit(fit_and_score, pipeline, pixels(train_images), train_y, pixels(test_images), test_y)
     with stage("encode train"):
         z_train = encode(module, train_images, settings.batch_size, "encode train")
     with stage("encode test"):

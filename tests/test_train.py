@@ -55,7 +55,7 @@ def test_hparams_session_lists_the_axes(train_cfg):
             if data.HasField("experiment"):
                 found["metrics"] = [m.name.tag for m in data.experiment.metric_infos]
     assert {"loss", "noise", "noise.sigma", "latent_dim", "lr"} <= found.keys()
-    assert found["loss"].string_value == "mse" and found["noise.sigma"].number_value == 0.5
+    assert found["loss"].string_value == "l1" and found["noise.sigma"].number_value == 0.5
     assert set(found["metrics"]) == {"hp/val_psnr", "hp/val_ssim", "hp/test_psnr", "hp/acc_clean", "hp/acc_noisy", "hp/acc_denoised", "hp/acc_reconstructed"}
 
 

@@ -7,10 +7,11 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from dae.callbacks.common import evaluating, tensorboard
+from dae.callbacks.common import tensorboard
 from dae.classifier import load_or_train, predict, report
 from dae.data.datamodule import to_unit
 from dae.files import write_json, write_text
+from dae.inference import evaluating, in_batches
 
 INPUTS = ("clean", "noisy", "denoised", "reconstructed")
 
@@ -18,7 +19,7 @@ INPUTS = ("clean", "noisy", "denoised", "reconstructed")
 def denoise(module: L.LightningModule, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """The module's outputs for [0, 1] images, in batches on its device, back on the CPU."""
     with evaluating(module):
-        return torch.cat([module(images[i : i + batch_size].to(module.device)).clamp(0, 1).float().cpu() for i in range(0, len(images), batch_size)])
+        return in_batches(module, images, module.device, batch_size).clamp_(0, 1)
 
 
 def classifier_report(classifier: torch.nn.Module, module: L.LightningModule, noisy: torch.Tensor, clean: torch.Tensor, labels: torch.Tensor) -> tuple[dict, str]:

@@ -4,7 +4,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from torchvision.utils import make_grid
 
 from dae import figures
-from dae.callbacks.common import evaluating, tensorboard
+from dae.callbacks.common import tensorboard
+from dae.inference import evaluating
 
 
 class ReconstructionGrid(L.Callback):
