@@ -10,8 +10,6 @@ import yaml
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-import dae  # noqa: F401  (registers the resolvers that saved configs use)
-
 
 class JobError(ValueError):
     """A path that is not a usable job folder or checkpoint."""

@@ -9,6 +9,8 @@ components as the latent size. Writes ``probe/report.json``, ``probe/report.txt`
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sys
 import time
@@ -99,10 +101,24 @@ def fit_and_score(model, x_train: np.ndarray, y_train: np.ndarray, x_test: np.nd
     return report(y_test, model.fit(x_train, y_train).predict(x_test))
 
 
-def run_probe(module: L.LightningModule, dm: DenoisingDataModule, settings: ProbeSettings, out_dir: str | Path, writer=None) -> dict:
-    """Probe one trained module; write ``probe/`` files under ``out_dir``; return the report dict."""
+def control_key(dm: DenoisingDataModule, settings: ProbeSettings, latent_dim: int) -> str:
+    """What the control's result depends on: the data, the noise and the SVM, not the model."""
+    identity = {
+        "data": {role: f["md5"] for role, f in dm.source.files.items()},
+        "noise": [dm.noise.name, dm.noise.params()],
+        "settings": [settings.inputs, settings.kernel, settings.C, settings.gamma, settings.n_train, settings.seed],
+        "latent_dim": latent_dim,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_probe(module: L.LightningModule, dm: DenoisingDataModule, settings: ProbeSettings, out_dir: str | Path, writer=None, cache_dir: str | Path | None = None) -> dict:
+    """Probe one trained module; write ``probe/`` files under ``out_dir``; return the report dict.
+
+    The control's accuracy is cached under ``cache_dir`` (if given): it is the same for every
+    model probed with the same data, noise and SVM, e.g. every job of a loss sweep."""
     out = Path(out_dir) / "probe"
-    stages = ["encode train", "encode test", "fit and score SVM", "control (PCA + SVM)", "figures"]
+    stages = ["encode train", "encode test", "fit and score SVM", "figures", "control (PCA + SVM)"]
     bar = tqdm(total=len(stages), desc="probe", unit="stage")
     seconds: dict[str, float] = {}
 
@@ -117,20 +133,21 @@ def run_probe(module: L.LightningModule, dm: DenoisingDataModule, settings: Prob
     train_images, train_y, test_images, test_y = probe_inputs(dm, settings)
     # The control is independent of the encoder: it starts first, in a second process, and fits
     # while this one encodes and fits the probe (on 2 cores the two SVMs take about the same time).
-    control_job = None
+    control_job = control = cached = None
     if settings.control:
         latent_dim = encode(module, train_images[:1], 1).shape[1]
-        pipeline = control_model(settings, latent_dim, len(train_y))
-        control_job = get_reusable_executor(max_workers=1).submit(fit_and_score, pipeline, pixels(train_images), train_y, pixels(test_images), test_y)
+        cached = Path(cache_dir) / "probe_control" / f"{control_key(dm, settings, latent_dim)}.json" if cache_dir else None
+        if cached is not None and cached.is_file():
+            control = json.loads(cached.read_text())["accuracy"]
+        else:
+            pipeline = control_model(settings, latent_dim, len(train_y))
+            control_job = get_reusable_executor(max_workers=1).submit(fit_and_score, pipeline, pixels(train_images), train_y, pixels(test_images), test_y)
     with stage("encode train"):
         z_train = encode(module, train_images, settings.batch_size, "encode train")
     with stage("encode test"):
         z_test = encode(module, test_images, settings.batch_size, "encode test")
     with stage("fit and score SVM"):
         result, text = fit_and_score(make_pipeline(StandardScaler(), svm(settings)), z_train, train_y, z_test, test_y)
-    with stage("control (PCA + SVM)"):
-        control = control_job.result()[0]["accuracy"] if control_job else None
-
     with stage("figures"):
         clean_z = z_test if settings.inputs == "clean" else encode(module, to_unit(dm.test_x), settings.batch_size, "encode clean test")
         noisy_z = z_test if settings.inputs == "noisy" else encode(module, dm.test_noisy, settings.batch_size, "encode noisy test")
@@ -139,6 +156,11 @@ def run_probe(module: L.LightningModule, dm: DenoisingDataModule, settings: Prob
         if writer is not None:
             writer.add_embedding(torch.from_numpy(z_test[:n]), metadata=test_y[:n].tolist(), label_img=test_images[:n], tag=f"latent_{settings.inputs}")
             writer.flush()
+    with stage("control (PCA + SVM)"):
+        if control_job is not None:
+            control = control_job.result()[0]["accuracy"]
+            if cached is not None:
+                write_json(cached, {"accuracy": control})
     bar.close()
 
     summary = {
@@ -185,7 +207,7 @@ def latent_2d(clean: np.ndarray, noisy: np.ndarray, labels: np.ndarray, path: Pa
     return figures.save(fig, path)
 
 
-def probe_job(folder: Path, settings: ProbeSettings, ckpt: str | None = None) -> dict:
+def probe_job(folder: Path, settings: ProbeSettings, ckpt: str | None = None, cache_dir: str | None = None) -> dict:
     """Load a job, probe it, write its files; TensorBoard's PROJECTOR gets the embedding."""
     from torch.utils.tensorboard import SummaryWriter
 
@@ -195,7 +217,7 @@ def probe_job(folder: Path, settings: ProbeSettings, ckpt: str | None = None) ->
     dm = build_datamodule(job)
     writer = SummaryWriter(log_dir=str(job.folder / "probe"))
     try:
-        return run_probe(module, dm, settings, job.folder, writer)
+        return run_probe(module, dm, settings, job.folder, writer, cache_dir)
     finally:
         writer.close()
 
@@ -209,11 +231,11 @@ def probe(cfg: DictConfig) -> dict:
     settings = ProbeSettings(**cfg.probe)
     folder = target(cfg.run, cfg.ckpt, cfg.paths.log_dir)
     if folder.is_dir() and is_sweep(folder) and not cfg.ckpt:
-        return probe_sweep(folder, settings)
-    return probe_job(folder, settings, cfg.ckpt)
+        return probe_sweep(folder, settings, cfg.paths.cache_dir)
+    return probe_job(folder, settings, cfg.ckpt, cfg.paths.cache_dir)
 
 
-def probe_sweep(folder: Path, settings: ProbeSettings) -> dict:
+def probe_sweep(folder: Path, settings: ProbeSettings, cache_dir: str | None = None) -> dict:
     """Probe every job of a sweep; write ``probe_summary.md`` in the sweep folder."""
     rows, results = [], {}
     jobs = sweep_jobs(folder)
@@ -222,7 +244,7 @@ def probe_sweep(folder: Path, settings: ProbeSettings) -> dict:
     for job_folder in jobs:
         name = load_job(job_folder).name
         try:
-            result = probe_job(job_folder, settings)
+            result = probe_job(job_folder, settings, cache_dir=cache_dir)
             results[name] = result
             control = f"{result['control_accuracy']:.4f}" if result["control_accuracy"] is not None else "-"
             rows.append(f"| `{name}` | {result['accuracy']:.4f} | {control} |")

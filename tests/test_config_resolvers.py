@@ -21,3 +21,10 @@ def test_job_dirname_is_bounded_and_still_distinct():
     long_b = job_dirname([f"model.net.channels=[{','.join(['64'] * 40)}]", "loss=mse"])
     assert len(long_a) == len(long_b) == MAX_DIRNAME
     assert long_a != long_b
+
+
+def test_run_paths_with_equals_signs_are_quoted_for_hydra():
+    from dae.jobs import quote_path_overrides
+
+    argv = ["prog", "run=outputs/multirun/t/loss=l1", "ckpt='a=b.ckpt'", "probe.C=3", "run=plain/path"]
+    assert quote_path_overrides(argv) == ["prog", "run='outputs/multirun/t/loss=l1'", "ckpt='a=b.ckpt'", "probe.C=3", "run=plain/path"]

@@ -129,6 +129,19 @@ def test_probe_end_to_end(job, fixture_data):
     assert (job / "probe" / "projector_config.pbtxt").is_file()  # TensorBoard's PROJECTOR
 
 
+def test_probe_control_is_cached_per_data_noise_and_svm(job, fixture_data, tmp_path):
+    from dae.probe import probe
+
+    overrides = [f"run={job}", f"paths.data_dir={fixture_data[0]}", f"paths.cache_dir={tmp_path / 'cache'}", "probe.n_train=200", "probe.n_embed=50"]
+    first = probe(compose_app("probe", overrides))
+    cached = list((tmp_path / "cache" / "probe_control").glob("*.json"))
+    assert len(cached) == 1 and json.loads(cached[0].read_text())["accuracy"] == first["control_accuracy"]
+    again = probe(compose_app("probe", overrides))
+    assert again["control_accuracy"] == first["control_accuracy"] and again["seconds"]["control (PCA + SVM)"] < 0.5
+    probe(compose_app("probe", [*overrides, "probe.C=1.0"]))  # another SVM: another control
+    assert len(list((tmp_path / "cache" / "probe_control").glob("*.json"))) == 2
+
+
 def test_probe_clean_inputs_and_other_kernel(job, fixture_data):
     from dae.probe import probe
 
@@ -194,3 +207,18 @@ def test_foreign_checkpoint_is_refused_before_work(job, tmp_path):
 
     ckpt_error = _error("probe", [f"ckpt={tmp_path / 'missing.ckpt'}"])
     assert "missing.ckpt does not exist" in ckpt_error
+
+
+def test_probe_command_line_on_a_sweep_job_folder(job, fixture_data, tmp_path):
+    named = tmp_path / "sweep" / "loss=l1"  # sweep job folders have '=' in their names
+    shutil.copytree(job, named)
+    done = run_module("dae.probe", f"run={named}", f"paths.data_dir={fixture_data[0]}", f"paths.log_dir={tmp_path / 'logs'}", "probe.n_train=100", "probe.control=false", "probe.n_embed=50")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "SVM probe accuracy" in done.stdout
+    assert (named / "probe" / "report.json").is_file()
+
+
+def test_command_line_error_is_one_line_naming_the_path(tmp_path):
+    done = run_module("dae.evaluate", f"run={tmp_path / 'nowhere'}", f"paths.log_dir={tmp_path / 'logs'}")
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == f"error: run={tmp_path / 'nowhere'} does not exist; expected a job folder such as outputs/runs/<time> or outputs/multirun/<time>/<overrides>."

@@ -13,13 +13,13 @@ class SVMProbe(L.Callback):
 
     hp_metrics = ("hp/probe_acc",)
 
-    def __init__(self, out_dir: str, **settings) -> None:
-        self.out_dir = out_dir
+    def __init__(self, out_dir: str, cache_dir: str | None = None, **settings) -> None:
+        self.out_dir, self.cache_dir = out_dir, cache_dir
         self.settings = ProbeSettings(**settings)
         self.result: dict | None = None
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.result = run_probe(pl_module, trainer.datamodule, self.settings, self.out_dir, tensorboard(trainer))
+        self.result = run_probe(pl_module, trainer.datamodule, self.settings, self.out_dir, tensorboard(trainer), self.cache_dir)
         for logger in trainer.loggers:
             logger.log_metrics({"hp/probe_acc": self.result["accuracy"]}, step=trainer.global_step)
