@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import lightning as L
@@ -12,6 +13,8 @@ from dae.classifier import load_or_train, predict, report
 from dae.data.datamodule import to_unit
 from dae.files import write_json, write_text
 from dae.inference import evaluating, in_batches
+
+log = logging.getLogger(__name__)
 
 INPUTS = ("clean", "noisy", "denoised", "reconstructed")
 
@@ -62,6 +65,7 @@ class ClassifierReport(L.Callback):
         write_json(self.out_dir / "classifier_report.json", self.results)
         write_text(self.out_dir / "classifier_report.txt", text)
         accuracies = {f"hp/acc_{name}": self.results[name]["accuracy"] for name in INPUTS}
+        log.info("classifier M accuracy: %s", ", ".join(f"{name} {self.results[name]['accuracy']:.4f}" for name in INPUTS))
         for logger in trainer.loggers:
             logger.log_metrics(accuracies, step=trainer.global_step)
         writer = tensorboard(trainer)
