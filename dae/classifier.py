@@ -104,21 +104,24 @@ def load_or_train(cfg: DictConfig, datamodule: DenoisingDataModule, cache_dir: s
     key = cache_key(cfg, datamodule.source, datamodule.val_size, datamodule.split_seed, datamodule.image_size)
     folder = Path(cache_dir) / "classifier" / key
     weights = folder / "model.pt"
-    net = instantiate(cfg.net)
     with _locked(folder.with_suffix(".lock")):
         if weights.is_file() and not refresh:
+            net = instantiate(cfg.net)
             net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
             log.info("classifier M: loaded from %s", weights)
             return net.eval()
         log.info("classifier M: training (%d epochs) into %s", cfg.max_epochs, folder)
         data = DenoisingDataModule(datamodule.source, Identity(), batch_size=cfg.batch_size, val_size=datamodule.val_size, split_seed=datamodule.split_seed, seed=cfg.seed, image_size=datamodule.image_size)
-        L.seed_everything(cfg.seed, workers=True)
-        module = ClassifierModule(net, instantiate(cfg.optimizer), cfg.lr)
-        trainer = L.Trainer(
-            max_epochs=cfg.max_epochs, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
-            enable_model_summary=False, num_sanity_val_steps=0,
-        )
-        trainer.fit(module, datamodule=data)
+        # Seeded before its weights are drawn, so M is the same whoever trains it (dae.classifier or the
+        # first training run); the caller's random state is left as it was.
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            module = ClassifierModule(instantiate(cfg.net), instantiate(cfg.optimizer), cfg.lr)
+            trainer = L.Trainer(
+                max_epochs=cfg.max_epochs, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+                enable_model_summary=False, num_sanity_val_steps=0,
+            )
+            trainer.fit(module, datamodule=data)
         net = module.net.cpu().eval()
         clean_report, text = report(data.test_y.numpy(), predict(net, to_unit(data.test_x)))
         buffer = io.BytesIO()

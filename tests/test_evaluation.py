@@ -99,6 +99,13 @@ def test_classifier_is_cached_and_reused(fixture_data, tmp_path, caplog):
     report = json.loads((weights.parent / "report.json").read_text())
     assert 0 <= report["clean"]["accuracy"] <= 1
 
+    import torch
+
+    torch.manual_seed(1234)  # whatever the caller's random state, M is trained the same
+    retrained = load_or_train(cfg.classifier, dm, cache, refresh=True, accelerator="cpu")
+    for a, b in zip(first.state_dict().values(), retrained.state_dict().values()):
+        assert torch.equal(a, b)
+
     OmegaConf.set_struct(cfg, False)
     cfg.classifier.lr = 0.001  # another config: another cache entry
     load_or_train(cfg.classifier, dm, cache, accelerator="cpu")
