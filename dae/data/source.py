@@ -74,7 +74,7 @@ class IDXSource:
         self.mirrors = list(mirrors)
         self.timeout_s = float(timeout_s)
         self.package_index = dict(package_index) if package_index else None
-        self._verified = False  # ensure() checks the files once per process
+        self._verified: dict[str, np.ndarray] = {}  # role -> contents, read and checked once per process
 
     # ------------------------------------------------------------------ public
 
@@ -83,7 +83,7 @@ class IDXSource:
 
         Raises :class:`DataError` when a file is corrupted or no source has it.
         """
-        if self._verified:
+        if len(self._verified) == len(ROLES):
             return
         missing = [role for role in ROLES if self._local_path(role) is None]
         if not missing:
@@ -99,10 +99,11 @@ class IDXSource:
                 )
         for role in ROLES:
             self.read(role)  # verifies every file before anything uses it
-        self._verified = True
 
     def read(self, role: str) -> np.ndarray:
-        """The verified contents of one file as a uint8 array."""
+        """The verified contents of one file as a uint8 array (read-only; checked on first read)."""
+        if role in self._verified:
+            return self._verified[role]
         path = self._local_path(role)
         want = self.files[role]
         if path is None:
@@ -118,6 +119,7 @@ class IDXSource:
                 f"{path}: MD5 {got} does not match {self.name}'s {want['file']} (expected {want['md5']}); "
                 f"the file is corrupted or not this dataset: {FIX}."
             )
+        self._verified[role] = array
         return array
 
     # ----------------------------------------------------------------- sources
