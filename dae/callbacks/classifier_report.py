@@ -12,17 +12,11 @@ from dae.callbacks.common import tensorboard
 from dae.classifier import load_or_train, predict, report
 from dae.data.datamodule import to_unit
 from dae.files import write_json, write_text
-from dae.inference import evaluating, in_batches
+from dae.inference import denoise
 
 log = logging.getLogger(__name__)
 
 INPUTS = ("clean", "noisy", "denoised", "reconstructed")
-
-
-def denoise(module: L.LightningModule, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """The module's outputs for [0, 1] images, in batches on its device, back on the CPU."""
-    with evaluating(module):
-        return in_batches(module, images, module.device, batch_size).clamp_(0, 1)
 
 
 def classifier_report(classifier: torch.nn.Module, module: L.LightningModule, noisy: torch.Tensor, clean: torch.Tensor, labels: torch.Tensor) -> tuple[dict, str]:

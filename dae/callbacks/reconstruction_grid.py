@@ -5,7 +5,7 @@ from torchvision.utils import make_grid
 
 from dae import figures
 from dae.callbacks.common import tensorboard
-from dae.inference import evaluating
+from dae.inference import denoise
 
 
 class ReconstructionGrid(L.Callback):
@@ -20,9 +20,7 @@ class ReconstructionGrid(L.Callback):
         self.noisy = self.clean = None
 
     def _rows(self, pl_module: L.LightningModule) -> list[tuple[str, torch.Tensor]]:
-        with evaluating(pl_module):
-            denoised = pl_module(self.noisy.to(pl_module.device)).clamp(0, 1).float().cpu()
-        return [("original", self.clean), ("noisy", self.noisy), ("denoised", denoised)]
+        return [("original", self.clean), ("noisy", self.noisy), ("denoised", denoise(pl_module, self.noisy))]
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.noisy is None:

@@ -6,7 +6,7 @@ reconstructed test images of one job.
 """
 import sys, time, torch, torch.nn as nn, torch.nn.functional as F
 from dae.jobs import load_job, load_model, build_datamodule
-from dae.callbacks.classifier_report import denoise
+from dae.inference import denoise
 from dae.data.datamodule import to_unit
 torch.manual_seed(0)
 job = load_job(sys.argv[1])
