@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from dae.data import DenoisingDataModule
@@ -86,3 +87,17 @@ def test_digit_examples_are_one_per_digit(fixture_data):
     assert noisy.shape == clean.shape == (10, 1, 32, 32)
     firsts = [int(torch.nonzero(dm.val_y == d)[0, 0]) for d in range(10)]
     assert torch.equal(clean, dm.val_x[firsts].float() / 255)
+
+
+def test_train_levels_draw_a_level_per_training_image(fixture_data):
+    dm = make(fixture_data, train_levels=[0.0, 0.5])
+    noisy, clean, _ = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
+    residual = (noisy - clean).flatten(1).std(1)
+    assert residual.max() > 2 * residual.min()  # a spread of levels within one batch
+    assert torch.equal(dm.val_noisy, make(fixture_data).val_noisy)  # evaluation keeps the noise's level
+
+
+@pytest.mark.parametrize("levels", [[0.5, 0.1], [0.1], [0.0, 1.5]])
+def test_bad_train_levels_name_the_value(fixture_data, levels):
+    with pytest.raises(ValueError, match=r"data.train_levels="):
+        make(fixture_data, noise=SaltPepper(), train_levels=levels)

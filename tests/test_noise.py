@@ -96,3 +96,20 @@ def test_periodic_is_a_sine_of_the_amplitude_with_per_image_frequency():
 def test_bad_parameters_raise_naming_parameter_value_and_range(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize("noise", [n for n in ALL if n.level_name], ids=lambda n: n.name)
+def test_per_image_levels_scale_each_image(noise):
+    """at_level() with one level per image: level 0 leaves an image clean, a higher level changes it more."""
+    x = batch(value=0.5)
+    levels = torch.tensor([0.0, 0.1, 0.4]).repeat_interleave(len(x) // 3 + 1)[: len(x)].view(-1, 1, 1, 1)
+    y = noise.at_level(levels)(x, torch.Generator().manual_seed(0))
+    change = (y - x).abs().flatten(1).mean(1)
+    assert torch.all(change[levels.flatten() == 0] == 0)
+    assert change[levels.flatten() == 0.1].mean() < change[levels.flatten() == 0.4].mean()
+    assert noise.at_level(0.2).params()[noise.level_name] == 0.2 and noise.params() != noise.at_level(0.2).params()
+
+
+def test_noise_without_level_says_so():
+    with pytest.raises(ValueError, match="no level"):
+        Identity().at_level(0.1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 
 import lightning as L
 import torch
@@ -37,6 +38,23 @@ def to_unit(images_u8: torch.Tensor) -> torch.Tensor:
     return images_u8.float().div_(255.0)
 
 
+def check_levels(noise: Noise, levels: Sequence[float] | None) -> tuple[float, float] | None:
+    """``data.train_levels`` as ``(low, high)``, checked against the noise's own range."""
+    if levels is None:
+        return None
+    if noise.level_name is None or len(levels) != 2 or not float(levels[0]) <= float(levels[1]):
+        raise ValueError(
+            f"data.train_levels={list(levels)} must be [low, high] with low <= high, for a noise with a level "
+            f"(this noise: {noise.name}, level {noise.level_name}); e.g. data.train_levels=[0.1,0.8], or null for the noise's own level."
+        )
+    for level in levels:  # the noise's constructor checks each end against the allowed range
+        try:
+            noise.at_level(level)
+        except ValueError as err:
+            raise ValueError(f"data.train_levels={list(levels)}: {err}") from None
+    return float(levels[0]), float(levels[1])
+
+
 class DenoisingDataModule(L.LightningDataModule):
     """Train / validation / test splits of an IDX dataset, with noise.
 
@@ -45,6 +63,10 @@ class DenoisingDataModule(L.LightningDataModule):
     Training noise is drawn afresh for every batch on the batch's device (in
     :meth:`on_after_batch_transfer`), seeded from ``(seed, epoch, step)``; validation and
     test noise is generated once per run from a seed that depends only on the noise.
+
+    With ``train_levels = [low, high]``, each training image gets its own noise level
+    (the noise's ``level_name`` parameter, e.g. ``sigma``) drawn uniformly from that range;
+    validation and test keep the noise's configured level.
 
     Batches are ``(noisy, clean, label)`` with images as float ``(N, 1, S, S)`` in [0, 1].
     """
@@ -60,6 +82,7 @@ class DenoisingDataModule(L.LightningDataModule):
         seed: int = 0,
         image_size: int = 32,
         num_workers: int = 0,
+        train_levels: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1 or eval_batch_size < 1:
@@ -68,6 +91,7 @@ class DenoisingDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed, self.seed = val_size, split_seed, seed
         self.image_size, self.num_workers = image_size, num_workers
+        self.train_levels = check_levels(noise, train_levels)
         self.train_x = self.train_y = None
 
     # ------------------------------------------------------------ preparation
@@ -128,7 +152,12 @@ class DenoisingDataModule(L.LightningDataModule):
             clean_u8, labels, seed = batch
             clean = to_unit(clean_u8)
             generator = torch.Generator(device=clean.device).manual_seed(int(seed))
-            return self.noise(clean, generator), clean, labels
+            noise = self.noise
+            if self.train_levels is not None:
+                low, high = self.train_levels
+                draws = torch.rand((len(clean), 1, 1, 1), generator=generator, device=clean.device, dtype=clean.dtype)
+                noise = noise.at_level(low + (high - low) * draws)
+            return noise(clean, generator), clean, labels
         noisy, clean_u8, labels = batch  # an evaluation batch: the fixed noisy images
         return noisy, to_unit(clean_u8), labels
 

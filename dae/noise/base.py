@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -16,12 +17,25 @@ class Noise:
     """
 
     name = "noise"
+    level_name: str | None = None  # the parameter that sets how strong the noise is (e.g. "sigma")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return self.corrupt(x, generator).clamp_(0.0, 1.0)
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
+
+    def at_level(self, level: float | torch.Tensor) -> Noise:
+        """This noise at another level (its ``level_name`` parameter). A number is checked like
+        the parameter itself; a tensor of shape ``(N, 1, 1, 1)`` gives each image of a batch its
+        own level (the caller checks its range)."""
+        if self.level_name is None:
+            raise ValueError(f"noise {self.name!r} has no level to vary; use a noise with one (gaussian, salt_pepper, speckle, periodic).")
+        if not isinstance(level, torch.Tensor):
+            return type(self)(**{**self.params(), self.level_name: level})
+        noise = copy.copy(self)
+        setattr(noise, self.level_name, level)
+        return noise
 
     def params(self) -> dict[str, float]:
         """The levels that define this noise (what a sweep varies and reports)."""

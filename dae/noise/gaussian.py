@@ -7,6 +7,7 @@ class Gaussian(Noise):
     """Additive white noise: ``x + sigma * N(0, 1)``."""
 
     name = "gaussian"
+    level_name = "sigma"
 
     def __init__(self, sigma: float = 0.5) -> None:
         self.sigma = check_range("sigma", sigma)

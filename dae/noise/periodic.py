@@ -15,6 +15,7 @@ class Periodic(Noise):
     """
 
     name = "periodic"
+    level_name = "amplitude"
 
     def __init__(self, amplitude: float = 0.4, freq_min: float = 2.0, freq_max: float = 8.0) -> None:
         self.amplitude = check_range("amplitude", amplitude)

@@ -8,6 +8,7 @@ class SaltPepper(Noise):
     ``salt_vs_pepper``) or 0 (pepper)."""
 
     name = "salt_pepper"
+    level_name = "amount"
 
     def __init__(self, amount: float = 0.3, salt_vs_pepper: float = 0.5) -> None:
         self.amount = check_range("amount", amount, 0.0, 1.0)

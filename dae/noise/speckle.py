@@ -7,6 +7,7 @@ class Speckle(Noise):
     """Multiplicative noise: ``x + x * sigma * N(0, 1)``; the black background stays black."""
 
     name = "speckle"
+    level_name = "sigma"
 
     def __init__(self, sigma: float = 0.5) -> None:
         self.sigma = check_range("sigma", sigma)
