@@ -12,18 +12,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 
-def save(fig, path: str | Path) -> Path:
+def save(fig, path: str | Path, dpi: int = 100) -> Path:
     """Save a figure atomically (temporary name, then rename) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
-    fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=100, bbox_inches="tight")
+    fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     tmp.replace(path)
     return path
 
 
-def digit_grid(rows: Sequence[tuple[str, torch.Tensor]], path: str | Path, title: str | None = None) -> Path:
+def digit_grid(rows: Sequence[tuple[str, torch.Tensor]], path: str | Path, title: str | None = None, dpi: int = 100) -> Path:
     """One column per digit 0-9, one labelled row per ``(label, images)``; images ``(10, 1, H, W)`` in [0, 1]."""
     fig, axes = plt.subplots(len(rows), 10, figsize=(10 * 0.9, len(rows) * 0.95 + (0.4 if title else 0)), squeeze=False)
     for r, (label, images) in enumerate(rows):
@@ -35,10 +35,11 @@ def digit_grid(rows: Sequence[tuple[str, torch.Tensor]], path: str | Path, title
             if r == 0:
                 ax.set_title(str(d), fontsize=9)
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
-    return save(fig, path)
+        fig.subplots_adjust(top=1 - 0.7 / fig.get_size_inches()[1])  # room for the title, no more
+    return save(fig, path, dpi)
 
 
 def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: str | Path, xlabel: str, ylabel: str, title: str | None = None) -> Path:

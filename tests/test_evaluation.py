@@ -122,6 +122,32 @@ def test_evaluate_rewrites_the_report(job, fixture_data):
     assert set(json.loads((job / "classifier_report.json").read_text())) == INPUTS
 
 
+def test_evaluate_at_several_levels_without_retraining(job, fixture_data):
+    from dae.evaluate import evaluate
+
+    before = (job / "classifier_report.json").read_bytes()
+    cfg = compose_app("evaluate", [f"run={job}", f"paths.data_dir={fixture_data[0]}", "levels=[0.1,0.5,0.8]"])
+    result = evaluate(cfg)
+    rows = result["levels"]
+    assert [r["level"] for r in rows] == [0.1, 0.5, 0.8] and result["level_name"] == "sigma"
+    noisy_psnr = [r["noisy_psnr"] for r in rows]
+    assert noisy_psnr[0] > noisy_psnr[1] > noisy_psnr[2]  # more noise, lower input PSNR
+    assert all(0 <= r["acc_denoised"] <= 1 and 0 <= r["ssim"] <= 1 for r in rows)
+    lines = (job / "levels.csv").read_text().splitlines()
+    assert lines[0] == "level,noisy_psnr,psnr,ssim,acc_noisy,acc_denoised" and len(lines) == 4
+    assert (job / "levels.png").stat().st_size > 0
+    assert (job / "classifier_report.json").read_bytes() == before  # the run's own report is left alone
+
+
+def test_evaluate_levels_out_of_range_fail_before_work(job, fixture_data):
+    from dae.evaluate import evaluate
+    from dae.jobs import JobError
+
+    cfg = compose_app("evaluate", [f"run={job}", f"paths.data_dir={fixture_data[0]}", "levels=[0.1,-2]"])
+    with pytest.raises(JobError, match=r"levels=\[0.1, -2\]: noise.sigma=-2.0 is out of range"):
+        evaluate(cfg)
+
+
 def test_probe_end_to_end(job, fixture_data):
     from dae.probe import probe
 
