@@ -47,7 +47,41 @@ def job_dirname(overrides: list[str]) -> str:
     return name
 
 
+def fast_precision(accelerator: str = "auto") -> str:
+    """``bf16-mixed`` where the device computes bfloat16 natively (a CPU with AVX512-BF16 or AMX,
+    a CUDA GPU that supports it: Ampere or newer), else ``32-true``. Emulated bfloat16 is slower
+    than float32, so the choice is made per machine; the job's config records the one made."""
+    import torch
+
+    use_cuda = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        native = torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    else:
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's own CPU feature checks
+        native = any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return "bf16-mixed" if native else "32-true"
+
+
+def run_dir(resume: str | None, default: str) -> str:
+    """The job folder of a single run: the folder being resumed (``resume=<job folder>``), or a
+    fresh one claimed with :func:`unique_dir`."""
+    if not resume:
+        return unique_dir(default)
+    folder = Path(resume).expanduser().resolve()
+    if not folder.is_dir():  # checked here, before Hydra would create it as the run's folder
+        raise ValueError(f"resume={folder} does not exist; expected the job folder of an interrupted run, such as outputs/runs/<time>.")
+    return str(folder)
+
+
+def unless(value: object, default: object) -> object:
+    """``default``, or None when ``value`` is set (e.g. no new ``.hydra/`` when resuming)."""
+    return None if value else default
+
+
 def register() -> None:
     OmegaConf.register_new_resolver("dae.root", lambda: str(PROJECT_ROOT), replace=True)
     OmegaConf.register_new_resolver("dae.unique_dir", unique_dir, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("dae.run_dir", run_dir, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("dae.unless", unless, replace=True)
+    OmegaConf.register_new_resolver("dae.fast_precision", fast_precision, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("dae.job_dirname", lambda overrides: job_dirname(list(overrides)), replace=True)

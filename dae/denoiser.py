@@ -59,6 +59,8 @@ class Denoiser(L.LightningModule):
         optimizer: a partial taking the parameters (``torch.optim.Adam`` with ``_partial_: true``).
         scheduler: an optional partial taking the optimizer (see :func:`configure_optimizers`).
         crop: border pixels excluded from the metrics (2: the padding of 28 x 28 to 32 x 32).
+        channels_last: keep the network's weights and inputs in channels-last memory order;
+            the same numbers, computed faster by oneDNN on CPUs and by tensor cores on GPUs.
     """
 
     def __init__(
@@ -68,27 +70,33 @@ class Denoiser(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         crop: int = 2,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         # Checkpoints hold weights and plain values only (they load with weights_only=True);
         # the job folder's .hydra/config.yaml rebuilds the objects.
         self.save_hyperparameters(logger=False, ignore=["net", "loss", "optimizer", "scheduler"])
-        self.net, self.loss = net, loss
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net, self.loss = net.to(memory_format=self.memory_format), loss
         self.optimizer, self.scheduler = optimizer, scheduler
         self.val_quality = ImageQuality(crop)
         self.test_quality = ImageQuality(crop)
 
+    def _to_net(self, images: torch.Tensor) -> torch.Tensor:
+        """[0, 1] images to the network's range and memory order."""
+        return (images * 2 - 1).contiguous(memory_format=self.memory_format)
+
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         """Denoise [0, 1] images; returns [0, 1] images."""
-        return self.net(noisy * 2 - 1).add(1).div(2)
+        return self.net(self._to_net(noisy)).add(1).div(2)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Latent vectors of [0, 1] images."""
-        return self.net.encode(images * 2 - 1)
+        return self.net.encode(self._to_net(images))
 
     def _step(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         noisy, clean, _ = batch
-        output = self.net(noisy * 2 - 1)
+        output = self.net(self._to_net(noisy))
         return output, self.loss(output, clean * 2 - 1)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:

@@ -71,17 +71,17 @@ def latest_job(log_dir: str | Path) -> Path:
     return max(jobs, key=lambda p: (p / ".hydra" / "config.yaml").stat().st_mtime)
 
 
-def load_job(folder: str | Path) -> Job:
+def load_job(folder: str | Path, key: str = "run") -> Job:
     """Read a job folder's saved config; raise :class:`JobError` if it is not a training job folder."""
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
-        raise JobError(f"run={folder} does not exist; expected a job folder such as outputs/runs/<time> or outputs/multirun/<time>/<overrides>.")
+        raise JobError(f"{key}={folder} does not exist; expected a job folder such as outputs/runs/<time> or outputs/multirun/<time>/<overrides>.")
     if not is_job(folder):
         hint = " It is a sweep folder: this command wants one of its jobs." if is_sweep(folder) else ""
-        raise JobError(f"run={folder} is not a job folder: it has no .hydra/config.yaml.{hint} Pass a folder written by `python -m dae.train`.")
+        raise JobError(f"{key}={folder} is not a job folder: it has no .hydra/config.yaml.{hint} Pass a folder written by `python -m dae.train`.")
     cfg = OmegaConf.load(folder / ".hydra" / "config.yaml")
     if "model" not in cfg or "data" not in cfg:
-        raise JobError(f"run={folder} is a Hydra job, but not a training job (its config has no model or data).")
+        raise JobError(f"{key}={folder} is a Hydra job, but not a training job (its config has no model or data).")
     with open_dict(cfg):
         cfg.paths.output_dir = str(folder)
     return Job(folder, cfg)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from dae.allocator import keep_freed_memory
 from dae.files import write_json
+from dae.jobs import JobError, load_job, quote_path_overrides
+from dae.sweep import in_sweep, record_failure
 
 log = logging.getLogger(__name__)
 
@@ -36,39 +41,52 @@ def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in hp.items() if v is not None}
 
 
+def build_model(cfg: DictConfig) -> L.LightningModule:
+    """The LightningModule with its loss and schedule; ``compile=true`` compiles its network in place
+    (torch.compile: the same state_dict keys, so checkpoints load either way)."""
+    loss = instantiate(cfg.loss)
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None  # scheduler=none is an empty config
+    model = instantiate(cfg.model, loss=loss, scheduler=scheduler)
+    if cfg.get("compile"):
+        model.net.compile()
+    return model
+
+
 def build(cfg: DictConfig):
     """Instantiate everything from the config, in the order that fails fastest on bad values."""
     noise = instantiate(cfg.noise)
-    loss = instantiate(cfg.loss)
     datamodule = instantiate(cfg.data, noise=noise)
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None  # scheduler=none is an empty config
-    model = instantiate(cfg.model, loss=loss, scheduler=scheduler)
+    model = build_model(cfg)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values() if c is not None]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return datamodule, model, trainer
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit, then validate and test the best checkpoint; write ``metrics.json`` in the job folder.
+def train(cfg: DictConfig, resume_from: str | Path | None = None) -> dict[str, float]:
+    """Fit (from the checkpoint ``resume_from``, if given), then validate and test the best
+    checkpoint; write ``metrics.json`` in the job folder.
 
     Returns the final metrics (``val/...``, ``test/...``).
     """
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
-    hp_metrics = ["hp/val_psnr", "hp/val_ssim", "hp/test_psnr"] + [m for cb in trainer.callbacks for m in getattr(cb, "hp_metrics", ())]
-    for logger in trainer.loggers:
-        logger.log_hyperparams(hyperparameters(cfg), dict.fromkeys(hp_metrics, 0.0))
+    if resume_from is None:  # a resumed run logged its hyperparameters when it started
+        hp_metrics = ["hp/val_psnr", "hp/val_ssim", "hp/test_psnr"] + [m for cb in trainer.callbacks for m in getattr(cb, "hp_metrics", ())]
+        for logger in trainer.loggers:
+            logger.log_hyperparams(hyperparameters(cfg), dict.fromkeys(hp_metrics, 0.0))
 
-    trainer.fit(model, datamodule=datamodule)
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    train_seconds = time.perf_counter() - start
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt = "best" if best else None  # fast_dev_run saves no checkpoint: judge the weights in memory
     val = trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
     test = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
     metrics = {k: float(v) for k, v in {**val, **test}.items() if k in FINAL_KEYS}
-    metrics.update(epochs=trainer.current_epoch, best_checkpoint=best or None)
+    metrics.update(epochs=trainer.current_epoch, train_seconds=round(train_seconds, 1), best_checkpoint=best or None)
 
     if trainer.is_global_zero:
         out = Path(cfg.paths.output_dir)
@@ -77,12 +95,38 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def resumable(cfg: DictConfig) -> tuple[DictConfig, Path]:
+    """For ``resume=<job folder>``: the job's own saved config and its ``last.ckpt``, or a
+    :class:`~dae.jobs.JobError` that says what is missing, before any work."""
+    if in_sweep():
+        raise JobError(f"resume={cfg.resume} continues one job; run it without -m (one command per job to resume).")
+    job = load_job(cfg.resume, key="resume")
+    checkpoint = job.folder / "checkpoints" / "last.ckpt"
+    if not checkpoint.is_file():
+        raise JobError(f"resume={job.folder} has no checkpoints/last.ckpt: the run stopped before its first epoch ended; start it again without resume.")
+    if (job.folder / "metrics.json").is_file():
+        raise JobError(f"resume={job.folder} has finished (it has metrics.json); nothing to resume. To train longer, start a new run.")
+    return job.cfg, checkpoint
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    metrics = train(cfg)
+    keep_freed_memory()  # faster CPU steps (dae/allocator.py)
+    if cfg.get("resume"):
+        cfg, checkpoint = resumable(cfg)
+        log.info("resuming %s from %s", cfg.paths.output_dir, checkpoint)
+        return train(cfg, resume_from=checkpoint)["val/psnr"]
+    try:
+        metrics = train(cfg)
+    except Exception as error:
+        if not in_sweep():
+            raise
+        record_failure(cfg.paths.output_dir, error)  # the sweep goes on; dae.sweep.SweepSummary reports it
+        return float("-inf")
     value = metrics["val/psnr"]  # the sweep objective (for Hydra's optimising sweepers)
     return value if math.isfinite(value) else float("-inf")
 
 
 if __name__ == "__main__":
+    sys.argv = quote_path_overrides(sys.argv)  # resume=<sweep job folder>, whose name holds "="
     main()

@@ -44,3 +44,97 @@ def test_out_of_range_level_fails_before_any_work(override, message, tmp_path):
     assert done.returncode != 0
     assert message in done.stderr
     assert "MNIST" not in done.stderr  # failed before looking for data
+
+
+@pytest.mark.slow  # a sweep of two short jobs in a subprocess
+def test_failing_sweep_job_is_recorded_and_the_others_run(fixture_data, tmp_path):
+    sweep = tmp_path / "sweep"
+    done = run_module("dae.train", "-m", "noise.sigma=-1,0.3", "trainer.fast_dev_run=true", f"hydra.sweep.dir={sweep}", *fixture_overrides(*fixture_data))
+    assert done.returncode == 1
+    folders = {p: (p / ".hydra" / "overrides.yaml").read_text() for p in sweep.iterdir() if p.is_dir()}  # names are cut: many overrides
+    (bad,) = [p for p, overrides in folders.items() if "noise.sigma=-1" in overrides]
+    (good,) = [p for p, overrides in folders.items() if "noise.sigma=0.3" in overrides]
+    assert (good / "metrics.json").is_file() and not (good / "error.txt").exists()  # the job after the failure ran
+    error = (bad / "error.txt").read_text().splitlines()
+    assert error[0] == "ValueError: noise.sigma=-1.0 is out of range: allowed >= 0.0; set noise.sigma=<value in that range>."
+    assert any("Traceback" in line for line in error)
+    assert f"sweep {sweep}: 1 of 2 jobs failed: {bad.name} (see error.txt in each)" in done.stderr
+
+
+@pytest.mark.slow  # two short jobs in two worker processes
+def test_joblib_launcher_runs_a_sweep_in_parallel_processes(fixture_data, tmp_path):
+    sweep = tmp_path / "sweep"
+    done = run_module(
+        "dae.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "loss=l1,mse", "trainer.fast_dev_run=true",
+        f"hydra.sweep.dir={sweep}", *fixture_overrides(*fixture_data), env={"OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [p.name.split(",")[0] for p in jobs] == ["loss=l1", "loss=mse"]
+    assert all((p / "metrics.json").is_file() for p in jobs)
+
+
+@pytest.mark.slow  # a real training process, interrupted
+def test_ctrl_c_saves_a_checkpoint_and_exits(fixture_data, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "dae.train", f"hydra.run.dir={run}", "trainer.max_epochs=1000", "callbacks.classifier_report=null", *fixture_overrides(*fixture_data)]
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (run / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output[-2000:]
+    assert (run / "checkpoints" / "interrupted.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert "saved" in output and "interrupted.ckpt" in output
+
+
+@pytest.mark.slow  # three short trainings in subprocesses
+def test_run_killed_in_its_second_epoch_resumes_to_the_same_metrics(fixture_data, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    common = ["trainer.max_epochs=6", "callbacks.classifier_report=null", *fixture_overrides(*fixture_data)]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    done = run_module("dae.train", f"hydra.run.dir={whole}", *common)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    process = subprocess.Popen([sys.executable, "-m", "dae.train", f"hydra.run.dir={killed}", *common], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (killed / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:  # the first epoch has ended
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL and not (killed / "metrics.json").exists()
+
+    done = run_module("dae.train", f"resume={killed}")  # no other override: the job's own config
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, resumed = (json.loads((folder / "metrics.json").read_text()) for folder in (whole, killed))
+    for key in ("val/psnr", "test/psnr", "test/ssim", "test/loss"):
+        assert resumed[key] == pytest.approx(first[key], abs=1e-5), key
+    assert resumed["epochs"] == first["epochs"] == 6
+
+
+def test_resume_needs_a_job_folder_with_a_checkpoint(fixture_data, tmp_path):
+    import shutil
+
+    done = run_module("dae.train", f"resume={tmp_path / 'nothing'}")
+    assert done.returncode != 0 and f"resume={tmp_path / 'nothing'} does not exist" in done.stderr
+    run = tmp_path / "run"
+    assert run_module("dae.train", "trainer.fast_dev_run=true", f"hydra.run.dir={run}", *fixture_overrides(*fixture_data)).returncode == 0
+    (run / "metrics.json").unlink()
+    shutil.rmtree(run / "checkpoints", ignore_errors=True)  # as if killed before its first epoch ended
+    done = run_module("dae.train", f"resume={run}")
+    assert done.returncode != 0 and f"resume={run} has no checkpoints/last.ckpt" in done.stderr

@@ -1,3 +1,5 @@
+import pytest
+
 from dae.config import MAX_DIRNAME, job_dirname, unique_dir
 
 
@@ -28,3 +30,17 @@ def test_run_paths_with_equals_signs_are_quoted_for_hydra():
 
     argv = ["prog", "run=outputs/multirun/t/loss=l1", "ckpt='a=b.ckpt'", "probe.C=3", "run=plain/path"]
     assert quote_path_overrides(argv) == ["prog", "run='outputs/multirun/t/loss=l1'", "ckpt='a=b.ckpt'", "probe.C=3", "run=plain/path"]
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_fast_precision_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, native):
+    import torch
+
+    from dae.config import fast_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert fast_precision("cpu") == ("bf16-mixed" if native else "32-true")
+    if not torch.cuda.is_available():
+        assert fast_precision("auto") == fast_precision("cpu")
+        assert fast_precision("gpu") == "32-true"  # no GPU to ask: the safe choice

@@ -42,3 +42,24 @@ def test_impossible_shape_is_a_clear_error():
         ConvAutoencoder(image_size=30)
     with pytest.raises(ValueError, match=r"model.latent_dim=0"):
         ConvAutoencoder(latent_dim=0)
+
+
+def test_channels_last_gives_the_same_numbers():
+    from dae.denoiser import Denoiser
+
+    torch.manual_seed(0)
+    plain = Denoiser(ConvAutoencoder(), nn.L1Loss(), optimizer=None).eval()
+    fast = Denoiser(ConvAutoencoder(), nn.L1Loss(), optimizer=None, channels_last=True).eval()
+    fast.load_state_dict(plain.state_dict())
+    x = torch.rand(8, 1, 32, 32)
+    assert fast.net.encoder.features[3].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not plain.net.encoder.features[3].weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(plain(x), fast(x), atol=1e-5) and torch.allclose(plain.encode(x), fast.encode(x), atol=1e-4)
+
+
+def test_allocator_settings_are_accepted_on_linux():
+    import sys
+
+    from dae.allocator import keep_freed_memory
+
+    assert keep_freed_memory() is sys.platform.startswith("linux")

@@ -67,3 +67,36 @@ def test_bad_data_stops_before_training(train_cfg, tmp_path):
     with pytest.raises(DataError, match="train-labels-idx1-ubyte"):
         train(train_cfg)
     assert not (Path(train_cfg.paths.output_dir) / "checkpoints").exists()
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics(fixture_data, tmp_path):
+    from tests.conftest import compose_train, fixture_overrides
+
+    def run(seed: int, name: str) -> dict:
+        overrides = [*fixture_overrides(*fixture_data), "trainer.max_epochs=2", "trainer.limit_train_batches=4", f"seed={seed}", "callbacks.classifier_report=null"]
+        metrics = train(compose_train(overrides, tmp_path / name))
+        return {k: v for k, v in metrics.items() if k in METRIC_KEYS}
+
+    first, second, other = run(3, "a"), run(3, "b"), run(4, "c")
+    assert first == second  # identical, not merely close, on the CPU
+    assert first != other
+
+
+def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(train_cfg, monkeypatch):
+    import torch
+
+    from dae.denoiser import Denoiser
+
+    original = Denoiser.training_step
+
+    def nan_from_step_6(self, batch, batch_idx):
+        loss = original(self, batch, batch_idx)
+        return loss * float("nan") if self.trainer.global_step >= 6 else loss
+
+    monkeypatch.setattr(Denoiser, "training_step", nan_from_step_6)
+    with open_dict(train_cfg):
+        train_cfg.trainer.max_epochs = 3  # 4 batches an epoch: the NaN comes in the second epoch
+    with pytest.raises(FloatingPointError, match=r"training loss is NaN at step 6 \(epoch 1, batch 2\).*last good checkpoint is .*last.ckpt"):
+        train(train_cfg)
+    state = torch.load(Path(train_cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())

@@ -1,8 +1,10 @@
 """Lightning callbacks: one file each."""
 
 from dae.callbacks.classifier_report import ClassifierReport
+from dae.callbacks.interrupt_checkpoint import CheckpointOnInterrupt
 from dae.callbacks.loss_curves import LossCurves
+from dae.callbacks.nonfinite_loss import StopOnNonFiniteLoss
 from dae.callbacks.reconstruction_grid import ReconstructionGrid
 from dae.callbacks.svm_probe import SVMProbe
 
-__all__ = ["ClassifierReport", "LossCurves", "ReconstructionGrid", "SVMProbe"]
+__all__ = ["CheckpointOnInterrupt", "ClassifierReport", "LossCurves", "ReconstructionGrid", "SVMProbe", "StopOnNonFiniteLoss"]

@@ -136,14 +136,20 @@ class DenoisingDataModule(L.LightningDataModule):
         sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, self.seed, rank, world, with_seed=shuffle)
         return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
+    def _resident(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """On a GPU, a split moves to the device once (MNIST's training images as uint8: 56 MB),
+        so that each batch is a slice there, with no copy per step; on the CPU nothing moves."""
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        return tuple(t.to(device) for t in tensors) if device.type == "cuda" else tensors
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader(TensorBatches(self.train_x, self.train_y), self.batch_size, shuffle=True)
+        return self._loader(TensorBatches(*self._resident(self.train_x, self.train_y)), self.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(TensorBatches(self.val_noisy, self.val_x, self.val_y), self.eval_batch_size, shuffle=False)
+        return self._loader(TensorBatches(*self._resident(self.val_noisy, self.val_x, self.val_y)), self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(TensorBatches(self.test_noisy, self.test_x, self.test_y), self.eval_batch_size, shuffle=False)
+        return self._loader(TensorBatches(*self._resident(self.test_noisy, self.test_x, self.test_y)), self.eval_batch_size, shuffle=False)
 
     # ------------------------------------------------------- on-device noise
 

@@ -1,0 +1,295 @@
+"""Training speed: ``python -m dae.bench [overrides]`` (see conf/bench.yaml).
+
+Three ways of training the same model (the training config's, with the same batch size,
+device and precision) are timed in one process, in training samples per second:
+
+- ``bare``: the train step alone (forward, loss, backward, optimizer step) on one batch of
+  real noisy images already on the device: the compute bound;
+- ``project``: ``Trainer.fit`` with the data module, on-device noise, metrics, logging, the
+  checkpoint, the figure callbacks and the progress bar, as ``python -m dae.train`` runs it;
+- ``tutorial``: torchvision's ``MNIST`` dataset with per-sample transforms (pad, to-tensor,
+  per-sample noise, normalise) through a ``DataLoader`` with worker processes, and a plain loop.
+
+After a common warm-up, each is warmed up once more, then timed ``bench.repeats`` times over ``bench.steps`` steps; the
+median is reported. For ``project``, one repetition is one epoch of ``bench.steps`` batches
+with as many validation images per training image as a full epoch has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch.utils.data import DataLoader, Dataset
+
+from dae.allocator import keep_freed_memory
+from dae.data import idx
+from dae.data.datamodule import to_unit
+from dae.files import write_json
+from dae.train import build, build_model
+
+log = logging.getLogger(__name__)
+
+MODES = ("bare", "project", "tutorial")
+AUTOCAST = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def device_of(cfg: DictConfig) -> torch.device:
+    accelerator = str(cfg.trainer.accelerator)
+    if accelerator == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if accelerator in ("gpu", "cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"trainer.accelerator={accelerator} but torch sees no CUDA device; use trainer.accelerator=cpu.")
+        return torch.device("cuda")
+    if accelerator == "cpu":
+        return torch.device("cpu")
+    raise ValueError(f"trainer.accelerator={accelerator} is not one of auto, cpu, gpu for the bench.")
+
+
+def autocast_dtype(cfg: DictConfig) -> torch.dtype | None:
+    precision = str(cfg.trainer.precision)
+    if precision not in AUTOCAST:
+        raise ValueError(f"trainer.precision={precision} is not one the bench knows: {', '.join(AUTOCAST)}.")
+    return AUTOCAST[precision]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Stepper:
+    """One optimisation step of ``net`` on ``(noisy, clean)`` in the network's range, under autocast
+    (with a gradient scaler for float16), as a plain loop does it."""
+
+    def __init__(self, module: L.LightningModule, device: torch.device, dtype: torch.dtype | None) -> None:
+        self.module, self.device, self.dtype = module.to(device).train(), device, dtype
+        self.optimizer = module.optimizer(params=module.parameters())
+        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+    def __call__(self, noisy: torch.Tensor, clean: torch.Tensor) -> None:
+        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
+            _, loss = self.module._step((noisy, clean, None))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+
+def timed(run, samples: int, repeats: int, device: torch.device) -> list[float]:
+    """Samples per second of ``run()`` (which processes ``samples``), once untimed, then ``repeats`` times."""
+    rates = []
+    for i in range(repeats + 1):
+        sync(device)
+        start = time.perf_counter()
+        run()
+        sync(device)
+        if i:  # the first run warms up (allocations, oneDNN / cuDNN choices, worker start)
+            rates.append(samples / (time.perf_counter() - start))
+    return rates
+
+
+def bare(cfg: DictConfig, datamodule, device: torch.device, steps: int, repeats: int) -> list[float]:
+    """The train step alone, on one pre-built batch of real noisy images on the device."""
+    step = Stepper(build_model(cfg), device, autocast_dtype(cfg))
+    clean = to_unit(datamodule.train_x[: datamodule.batch_size]).to(device)
+    noisy = datamodule.noise(clean, torch.Generator(device=device).manual_seed(0))
+
+    def run() -> None:
+        for _ in range(steps):
+            step(noisy, clean)
+
+    return timed(run, steps * len(clean), repeats, device)
+
+
+class EpochTimer(L.Callback):
+    """Training samples per second of each epoch, from its start to its end (validation and
+    end-of-epoch callbacks included)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.rates, self.samples, self.start = device, [], 0, 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        sync(self.device)
+        self.samples, self.start = 0, time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.samples += len(batch[0])
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        sync(self.device)
+        self.rates.append(self.samples / (time.perf_counter() - self.start))
+
+
+def project(cfg: DictConfig, steps: int | None, repeats: int, out_dir: Path) -> list[float]:
+    """``Trainer.fit`` as ``dae.train`` runs it, for ``repeats`` timed epochs after a warm-up one.
+    ``steps=None`` keeps whole epochs, so per-epoch work (validation, figures, checkpoints) weighs
+    what it weighs in a real run; a number shortens them, with validation shortened alike."""
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = repeats + 1
+        cfg.paths.output_dir = str(out_dir / "project")
+        if steps is not None:
+            train_batches = math.ceil(cfg.bench.n_train / cfg.data.batch_size)
+            val_batches = math.ceil(cfg.data.val_size / cfg.data.eval_batch_size)
+            cfg.trainer.limit_train_batches = steps
+            cfg.trainer.limit_val_batches = max(1, round(val_batches * min(1.0, steps / train_batches)))
+    datamodule, model, trainer = build(cfg)
+    timer = EpochTimer(device_of(cfg))
+    trainer.callbacks.append(timer)
+    trainer.fit(model, datamodule=datamodule)
+    return timer.rates[1:]  # epoch 0 warms up (and follows the sanity check)
+
+
+class NoisyMNIST(Dataset):
+    """How tutorials feed a denoiser: torchvision's MNIST, one PIL image at a time through
+    ``Pad(2)``, ``ToTensor()``, a noise transform and ``Normalize``; returns ``(noisy, clean)``."""
+
+    def __init__(self, root: Path, noise, pad: int) -> None:
+        from torchvision import datasets, transforms
+
+        self.mnist = datasets.MNIST(str(root), train=True, download=False, transform=transforms.Compose([transforms.Pad(pad), transforms.ToTensor()]))
+        self.noise, self.normalize = noise, transforms.Normalize((0.5,), (0.5,))
+
+    def __len__(self) -> int:
+        return len(self.mnist)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        clean, _ = self.mnist[i]
+        noisy = self.noise(clean[None], torch.default_generator)[0]
+        return self.normalize(noisy), self.normalize(clean)
+
+
+def torchvision_layout(datamodule, root: Path) -> Path:
+    """The verified IDX files, written where (and as) torchvision's ``MNIST`` looks for them."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for role in ("train_images", "train_labels", "test_images", "test_labels"):
+        split, kind = role.split("_")
+        name = f"{'train' if split == 'train' else 't10k'}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
+        (raw / name).write_bytes(idx.encode(datamodule.source.read(role)))
+    return root
+
+
+def tutorial(cfg: DictConfig, datamodule, device: torch.device, steps: int, repeats: int, out_dir: Path) -> list[float]:
+    """A plain loop over a ``DataLoader`` of per-sample transforms, with worker processes."""
+    root = torchvision_layout(datamodule, out_dir / "torchvision")
+    pad = (cfg.data.image_size - datamodule.source.read("train_images").shape[-1]) // 2
+    loader = DataLoader(
+        NoisyMNIST(root, datamodule.noise, pad),
+        batch_size=cfg.data.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=cfg.bench.tutorial_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=cfg.bench.tutorial_workers > 0,
+    )
+    step = Stepper(build_model(cfg), device, autocast_dtype(cfg))
+    batches = iter(())
+
+    def to_unit_range(x: torch.Tensor) -> torch.Tensor:  # the module maps [0, 1] to [-1, 1] itself
+        return x.to(device, non_blocking=True).add(1).div(2)
+
+    def run() -> None:
+        nonlocal batches
+        for _ in range(steps):
+            batch = next(batches, None)
+            if batch is None:
+                batches = iter(loader)
+                batch = next(batches)
+            step(to_unit_range(batch[0]), to_unit_range(batch[1]))
+
+    return timed(run, steps * cfg.data.batch_size, repeats, device)
+
+
+def hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def bench(cfg: DictConfig, out_dir: Path) -> dict:
+    """Time the modes in ``cfg.bench.modes``; write ``bench.json`` into ``out_dir``; return it."""
+    modes = list(cfg.bench.modes)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise ValueError(f"bench.modes={modes}: each must be one of {', '.join(MODES)}; e.g. bench.modes=[bare,project].")
+    if cfg.bench.steps < 1 or cfg.bench.repeats < 1 or (cfg.bench.project_steps is not None and cfg.bench.project_steps < 1):
+        raise ValueError(f"bench.steps={cfg.bench.steps}, bench.project_steps={cfg.bench.project_steps} and bench.repeats={cfg.bench.repeats} must be at least 1 (project_steps: or null).")
+    device, _ = device_of(cfg), autocast_dtype(cfg)  # bad values fail here, before any work
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed)
+    datamodule = instantiate(cfg.data, noise=instantiate(cfg.noise))
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    with open_dict(cfg):
+        cfg.bench.n_train = len(datamodule.train_x)
+    steps, repeats = cfg.bench.steps, cfg.bench.repeats
+    # A process's first seconds of training run slower (allocator, kernel choices, clocks):
+    # whichever mode came first would pay for them, so an untimed bare run goes before all.
+    bare(cfg, datamodule, device, cfg.bench.warmup_steps, 0)
+    runs: dict[str, list[float]] = {}
+    for mode in modes:
+        log.info("bench: %s, %d x %d steps of %d images", mode, repeats, steps, cfg.data.batch_size)
+        if mode == "bare":
+            runs[mode] = bare(cfg, datamodule, device, steps, repeats)
+        elif mode == "project":
+            runs[mode] = project(cfg, cfg.bench.project_steps, repeats, out_dir)
+        else:
+            runs[mode] = tutorial(cfg, datamodule, device, steps, repeats, out_dir)
+    rate = {mode: statistics.median(r) for mode, r in runs.items()}
+    result = {
+        "device": str(device),
+        "hardware": hardware(device),
+        "torch": torch.__version__,
+        "precision": str(cfg.trainer.precision),
+        "batch_size": cfg.data.batch_size,
+        "channels_last": bool(OmegaConf.select(cfg, "model.channels_last", default=False)),
+        "compile": bool(cfg.get("compile")),
+        "steps": steps,
+        "project_steps": cfg.bench.project_steps,
+        "repeats": repeats,
+        "samples_per_s": rate,
+        "runs": runs,
+    }
+    if "project" in rate and "bare" in rate:
+        result["ratio_vs_bare"] = rate["project"] / rate["bare"]
+    if "project" in rate and "tutorial" in rate:
+        result["ratio_vs_tutorial"] = rate["project"] / rate["tutorial"]
+    write_json(out_dir / "bench.json", result)
+    return result
+
+
+def table(result: dict) -> str:
+    lines = [f"{'mode':<10}{'samples/s':>12}   runs", f"{'-' * 10}{'-' * 12}   {'-' * 24}"]
+    for mode, rate in result["samples_per_s"].items():
+        lines.append(f"{mode:<10}{rate:>12.0f}   " + " ".join(f"{r:.0f}" for r in result["runs"][mode]))
+    ratios = " ".join(f"{k}={result[k]:.3f}" for k in ("ratio_vs_bare", "ratio_vs_tutorial") if k in result)
+    head = f"{result['hardware']}, {result['precision']}, batch {result['batch_size']}"
+    return "\n".join([head, *lines, ratios])
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
+def main(cfg: DictConfig) -> dict:
+    from hydra.core.hydra_config import HydraConfig
+
+    keep_freed_memory()  # as dae.train does (dae/allocator.py)
+    result = bench(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with contextlib.suppress(BrokenPipeError):
+        print(table(result), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()

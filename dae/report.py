@@ -1,0 +1,181 @@
+"""Compare the jobs of a sweep: ``python -m dae.report <sweep folder>``.
+
+Reads every job folder of the sweep (its overrides, ``metrics.json``, ``classifier_report.json``,
+``probe/report.json`` if the probe ran, and its TensorBoard scalars) and writes into the sweep
+folder ``report.md`` and ``report.csv`` (one row per job), ``loss_curves.png`` (validation loss
+per epoch, one line per job) and ``reconstructions.png`` (one column per digit: the originals,
+the noisy inputs, then one row of reconstructions per job). A job that failed is listed as
+failed, with the first line of its error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from dae import figures
+from dae.files import write_atomic, write_text
+from dae.inference import denoise
+from dae.jobs import Job, JobError, build_datamodule, is_sweep, load_job, load_model, sweep_jobs
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "job", "status", "test_psnr", "test_ssim", "noisy_psnr", "acc_clean", "acc_noisy", "acc_denoised",
+    "acc_reconstructed", "probe_acc", "probe_control", "epochs", "train_seconds", "error",
+)  # fmt: skip
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def first_error_line(folder: Path) -> str:
+    """The first line of a failed job's error: ``error.txt`` if it wrote one, else the last
+    ERROR line of its log, else that it stopped without metrics."""
+    error = folder / "error.txt"
+    if error.is_file():
+        lines = [line for line in error.read_text().splitlines() if line.strip()]
+        if lines:
+            return lines[0]
+    for log_file in folder.glob("*.log"):
+        errors = [line for line in log_file.read_text(errors="replace").splitlines() if "[ERROR]" in line]
+        if errors:
+            return errors[-1].split("] - ", 1)[-1]
+    return "no metrics.json: the job stopped before it finished"
+
+
+def validation_losses(folder: Path) -> list[float]:
+    """``val/loss`` per epoch, from the job's TensorBoard event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    events.Reload()
+    if "val/loss" not in events.Tags().get("scalars", []):
+        return []
+    return [e.value for e in sorted(events.Scalars("val/loss"), key=lambda e: e.step)]
+
+
+def job_row(folder: Path) -> dict:
+    """One row of the report: what the job's files say."""
+    metrics = _json(folder / "metrics.json")
+    row: dict = {"job": folder.name, "status": "ok" if metrics else "failed"}  # the folder is named by the overrides
+    if not metrics:
+        row["error"] = first_error_line(folder)
+        return row
+    accuracies = _json(folder / "classifier_report.json")
+    probe = _json(folder / "probe" / "report.json")
+    row.update(
+        test_psnr=metrics.get("test/psnr"),
+        test_ssim=metrics.get("test/ssim"),
+        noisy_psnr=metrics.get("test/noisy_psnr"),
+        epochs=metrics.get("epochs"),
+        train_seconds=metrics.get("train_seconds"),
+        probe_acc=probe.get("accuracy"),
+        probe_control=probe.get("control_accuracy"),
+        **{f"acc_{name}": accuracies.get(name, {}).get("accuracy") for name in ("clean", "noisy", "denoised", "reconstructed")},
+    )
+    return row
+
+
+def reconstructions(jobs: list[Job], path: Path, title: str) -> Path | None:
+    """The design's figure: originals, noisy inputs, then each job's reconstructions, one column
+    per digit (the first test image of each). Jobs with different noises each get their noisy row."""
+    rows: list[tuple[str, torch.Tensor]] = []
+    shared_noise = len({json.dumps(dict(j.cfg.noise), sort_keys=True) for j in jobs}) == 1
+    for job in jobs:
+        try:
+            model = load_model(job)
+        except JobError as e:
+            log.warning("%s: no reconstructions (%s)", job.folder.name, str(e).splitlines()[0])
+            continue
+        noisy, clean = build_datamodule(job).digit_examples("test")
+        if not rows:
+            rows.append(("original", clean))
+        if not shared_noise or len(rows) == 1:
+            rows.append(("noisy" if shared_noise else f"noisy: {job.folder.name}", noisy))
+        rows.append((job.folder.name, denoise(model, noisy)))
+    if not rows:
+        return None
+    return figures.digit_grid(rows, path, title=title)
+
+
+def to_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: row.get(k) for k in COLUMNS} for row in rows)
+    return out.getvalue()
+
+
+def _cell(value, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def to_markdown(folder: Path, rows: list[dict], figures_written: list[str]) -> str:
+    head = "| job | test PSNR | SSIM | noisy PSNR | acc clean | acc noisy | acc denoised | acc reconstructed | probe | epochs | train s |"
+    lines = [f"# Sweep report: {folder.name}", "", f"`python -m dae.report {folder}`", "", head, "|" + " --- |" * 11]
+    for r in rows:
+        if r["status"] != "ok":
+            lines.append(f"| `{r['job']}` | failed: {r['error']} |" + " |" * 9)
+            continue
+        cells = [_cell(r["test_psnr"], 2), _cell(r["test_ssim"]), _cell(r["noisy_psnr"], 2)]
+        cells += [_cell(r[f"acc_{n}"]) for n in ("clean", "noisy", "denoised", "reconstructed")]
+        cells += [_cell(r["probe_acc"]), _cell(r["epochs"]), _cell(r["train_seconds"], 0)]
+        lines.append(f"| `{r['job']}` | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"![{name}]({name})" for name in figures_written]
+    return "\n".join(lines) + "\n"
+
+
+def report(folder: str | Path) -> list[dict]:
+    """Write the sweep's report files; return its rows."""
+    folder = Path(folder).expanduser().resolve()
+    if not folder.is_dir() or not is_sweep(folder):
+        raise JobError(f"{folder} is not a sweep folder (no multirun.yaml); pass a folder written by `python -m dae.train ... -m`, such as outputs/multirun/<time>.")
+    job_folders = sweep_jobs(folder)
+    if not job_folders:
+        raise JobError(f"{folder} is a sweep folder without job folders; expected <sweep>/<overrides>/.hydra/config.yaml.")
+    rows = [job_row(f) for f in job_folders]
+    written = []
+    curves = {r["job"]: validation_losses(f) for r, f in zip(rows, job_folders) if r["status"] == "ok"}
+    curves = {name: (list(range(1, len(v) + 1)), v) for name, v in curves.items() if v}
+    if curves:
+        figures.curves(curves, folder / "loss_curves.png", xlabel="epoch", ylabel="validation loss", title=folder.name)
+        written.append("loss_curves.png")
+    finished = [load_job(f) for r, f in zip(rows, job_folders) if r["status"] == "ok"]
+    if finished and reconstructions(finished, folder / "reconstructions.png", title=folder.name):
+        written.append("reconstructions.png")
+    write_atomic(folder / "report.csv", to_csv(rows).encode())
+    write_text(folder / "report.md", to_markdown(folder, rows, written))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dae.report", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep", help="a sweep folder, e.g. outputs/multirun/<time>")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        rows = report(args.sweep)
+    except JobError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print((Path(args.sweep) / "report.md").read_text())
+    failed = [r["job"] for r in rows if r["status"] != "ok"]
+    if failed:
+        print(f"{len(failed)} of {len(rows)} jobs failed: {', '.join(failed)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Sweeps that survive a failing job.
+
+In a sweep (``-m``), a job that raises writes ``error.txt`` into its folder (the error on the first
+line, then the traceback) and returns, so the launcher goes on with the others; at the end,
+:class:`SweepSummary` (a Hydra callback, conf/hydra/default.yaml) prints one line naming the failed
+jobs and exits with status 1. A single run (no ``-m``) raises as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from dae.files import write_text
+from dae.jobs import sweep_jobs
+
+log = logging.getLogger(__name__)
+
+ERROR_FILE = "error.txt"
+
+
+def in_sweep() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def record_failure(output_dir: str | Path, error: BaseException) -> Path:
+    """Write ``error.txt``: the first line of the error's root cause (Hydra wraps errors raised while
+    building objects), a blank line, the full traceback."""
+    root = error
+    while root.__cause__ is not None:
+        root = root.__cause__
+    first = f"{type(root).__name__}: {str(root).splitlines()[0] if str(root) else ''}".rstrip(": ")
+    path = write_text(Path(output_dir) / ERROR_FILE, first + "\n\n" + "".join(traceback.format_exception(error)))
+    log.error("job failed: %s (traceback in %s)", first, path)
+    return path
+
+
+def failed_jobs(sweep_dir: str | Path) -> list[Path]:
+    return [job for job in sweep_jobs(Path(sweep_dir)) if (job / ERROR_FILE).is_file()]
+
+
+class SweepSummary(Callback):
+    """After a sweep: one line naming the failed jobs, and exit status 1 if there were any."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        failed = failed_jobs(sweep_dir)
+        total = len(sweep_jobs(sweep_dir))
+        if failed:
+            names = ", ".join(job.name for job in failed)
+            print(f"sweep {sweep_dir}: {len(failed)} of {total} jobs failed: {names} (see error.txt in each)", file=sys.stderr, flush=True)
+            raise SystemExit(1)
