@@ -86,12 +86,15 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(fixture_data, tmp_path):
 
     run = tmp_path / "run"
     args = [sys.executable, "-m", "dae.train", f"hydra.run.dir={run}", "trainer.max_epochs=1000", "callbacks.classifier_report=null", *fixture_overrides(*fixture_data)]
-    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while not (run / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=60)
+    log = tmp_path / "output.txt"
+    with log.open("w") as out:  # a file, not a pipe: a full pipe would block the run before its first checkpoint
+        process = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 180
+        while not (run / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
+    output = log.read_text()
     assert process.returncode == 1, output[-2000:]
     assert (run / "checkpoints" / "interrupted.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
     assert "saved" in output and "interrupted.ckpt" in output
