@@ -88,7 +88,10 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(fixture_data, tmp_path):
     args = [sys.executable, "-m", "dae.train", f"hydra.run.dir={run}", "trainer.max_epochs=1000", "callbacks.classifier_report=null", *fixture_overrides(*fixture_data)]
     log = tmp_path / "output.txt"
     with log.open("w") as out:  # a file, not a pipe: a full pipe would block the run before its first checkpoint
-        process = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
+        # SIGINT back to its default in the child: a shell starts background jobs (e.g. CI) with SIGINT ignored,
+        # and Python then installs no KeyboardInterrupt handler
+        restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+        process = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, preexec_fn=restore)
         deadline = time.time() + 180
         while not (run / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:
             time.sleep(0.2)
