@@ -18,6 +18,7 @@ with as many validation images per training image as a full epoch has.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import platform
@@ -136,7 +137,7 @@ def project(cfg: DictConfig, steps: int | None, repeats: int, out_dir: Path) -> 
     """``Trainer.fit`` as ``dae.train`` runs it, for ``repeats`` timed epochs after a warm-up one.
     ``steps=None`` keeps whole epochs, so per-epoch work (validation, figures, checkpoints) weighs
     what it weighs in a real run; a number shortens them, with validation shortened alike."""
-    cfg = cfg.copy()
+    cfg = copy.deepcopy(cfg)  # the other modes keep the config as given
     with open_dict(cfg):
         cfg.trainer.max_epochs = repeats + 1
         cfg.paths.output_dir = str(out_dir / "project")
