@@ -92,11 +92,14 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(fixture_data, tmp_path):
         # and Python then installs no KeyboardInterrupt handler
         restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
         process = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, preexec_fn=restore)
-        deadline = time.time() + 180
-        while not (run / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:
-            time.sleep(0.2)
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=120)
+        try:
+            deadline = time.time() + 180
+            while not (run / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:
+                time.sleep(0.2)
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=120)
+        finally:
+            process.kill()  # never leave a 1000-epoch run behind, whatever happened
     output = log.read_text()
     assert process.returncode == 1, output[-2000:]
     assert (run / "checkpoints" / "interrupted.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
