@@ -176,10 +176,8 @@ def torchvision_layout(datamodule, root: Path) -> Path:
     """The verified IDX files, written where (and as) torchvision's ``MNIST`` looks for them."""
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for role in ("train_images", "train_labels", "test_images", "test_labels"):
-        split, kind = role.split("_")
-        name = f"{'train' if split == 'train' else 't10k'}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
-        (raw / name).write_bytes(idx.encode(datamodule.source.read(role)))
+    for role, spec in datamodule.source.files.items():  # the data config's names are MNIST's own
+        (raw / spec["file"]).write_bytes(idx.encode(datamodule.source.read(role)))
     return root
 
 

@@ -24,6 +24,7 @@ from dae import figures
 from dae.files import write_atomic, write_text
 from dae.inference import denoise
 from dae.jobs import Job, JobError, build_datamodule, is_sweep, load_job, load_model, sweep_jobs
+from dae.sweep import ERROR_FILE
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def _json(path: Path) -> dict:
 def first_error_line(folder: Path) -> str:
     """The first line of a failed job's error: ``error.txt`` if it wrote one, else the last
     ERROR line of its log, else that it stopped without metrics."""
-    error = folder / "error.txt"
+    error = folder / ERROR_FILE
     if error.is_file():
         lines = [line for line in error.read_text().splitlines() if line.strip()]
         if lines:
