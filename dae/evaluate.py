@@ -8,8 +8,6 @@ retraining) and writes ``levels.csv``, ``levels.json`` and ``levels.png`` into t
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import sys
 from collections.abc import Sequence
@@ -25,7 +23,7 @@ from dae.callbacks import ClassifierReport
 from dae.classifier import load_or_train, predict
 from dae.data.datamodule import fixed_noise, to_unit
 from dae.denoiser import ImageQuality
-from dae.files import write_atomic, write_json
+from dae.files import write_csv, write_json
 from dae.inference import denoise
 from dae.jobs import Job, JobError, build_datamodule, load_job, load_model, quote_path_overrides, target
 
@@ -79,11 +77,7 @@ def at_levels(job: Job, model: L.LightningModule, datamodule, levels: Sequence[f
             "acc_denoised": float((predict(classifier, denoised) == labels).mean()),
         })
         log.info("%s=%g: %s", noise.level_name, level, ", ".join(f"{k} {v:.4f}" for k, v in rows[-1].items() if k != "level"))
-    table = io.StringIO()
-    writer = csv.DictWriter(table, fieldnames=LEVEL_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(job.folder / "levels.csv", table.getvalue().encode())
+    write_csv(job.folder / "levels.csv", rows, LEVEL_COLUMNS)
     result = {"noise": noise.name, "level_name": noise.level_name, "trained_at": noise.params(), "levels": rows}
     write_json(job.folder / "levels.json", result)
     levels_figure(rows, noise, job.folder / "levels.png", title=job.folder.name)

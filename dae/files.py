@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +42,12 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 def write_text(path: str | Path, text: str) -> Path:
     return write_atomic(path, text.encode())
+
+
+def write_csv(path: str | Path, rows: Iterable[dict], columns: Sequence[str]) -> Path:
+    """One line per row, ``columns`` in order (a missing value is an empty cell)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: row.get(k) for k in columns} for row in rows)
+    return write_text(path, out.getvalue())

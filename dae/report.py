@@ -11,8 +11,6 @@ failed, with the first line of its error.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import logging
 import sys
@@ -21,7 +19,7 @@ from pathlib import Path
 import torch
 
 from dae import figures
-from dae.files import write_atomic, write_text
+from dae.files import write_csv, write_text
 from dae.inference import denoise
 from dae.jobs import Job, JobError, build_datamodule, is_sweep, load_job, load_model, sweep_jobs
 from dae.sweep import ERROR_FILE
@@ -108,14 +106,6 @@ def reconstructions(jobs: list[Job], path: Path, title: str) -> Path | None:
     return figures.digit_grid(rows, path, title=title)
 
 
-def to_csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: row.get(k) for k in COLUMNS} for row in rows)
-    return out.getvalue()
-
-
 def _cell(value, digits: int = 4) -> str:
     if value is None:
         return "-"
@@ -156,7 +146,7 @@ def report(folder: str | Path) -> list[dict]:
     finished = [load_job(f) for r, f in zip(rows, job_folders) if r["status"] == "ok"]
     if finished and reconstructions(finished, folder / "reconstructions.png", title=folder.name):
         written.append("reconstructions.png")
-    write_atomic(folder / "report.csv", to_csv(rows).encode())
+    write_csv(folder / "report.csv", rows, COLUMNS)
     write_text(folder / "report.md", to_markdown(folder, rows, written))
     return rows
 
