@@ -111,6 +111,19 @@ def train_cfg(fixture_data, tmp_path) -> DictConfig:
     GlobalHydra.instance().clear()
 
 
+@pytest.fixture(scope="session")
+def job(fixture_data, tmp_path_factory) -> Path:
+    """One real training job on the fixture (subprocess, as a user runs it, with the probe
+    callback), shared by the tests that read a finished job."""
+    folder = tmp_path_factory.mktemp("job") / "run"
+    done = run_module(
+        "dae.train", f"hydra.run.dir={folder}", "trainer.max_epochs=1", "callbacks=with_probe", "+callbacks.svm_probe.n_train=300", "+callbacks.svm_probe.n_embed=100",
+        *fixture_overrides(*fixture_data),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder
+
+
 def run_module(module: str, *args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """``python -m <module> <args>`` in a subprocess, from the repository root."""
     return subprocess.run(

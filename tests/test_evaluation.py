@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
@@ -17,18 +16,6 @@ from dae.jobs import JobError
 from tests.conftest import CONF, compose_train, fixture_overrides, run_module
 
 INPUTS = {"clean", "noisy", "denoised", "reconstructed"}
-
-
-@pytest.fixture(scope="module")
-def job(fixture_data, tmp_path_factory) -> Path:
-    """One real training job on the fixture (subprocess, as a user runs it), shared by this module."""
-    folder = tmp_path_factory.mktemp("job") / "run"
-    done = run_module(
-        "dae.train", f"hydra.run.dir={folder}", "trainer.max_epochs=1", "callbacks=with_probe", "+callbacks.svm_probe.n_train=300", "+callbacks.svm_probe.n_embed=100",
-        *fixture_overrides(*fixture_data),
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return folder
 
 
 def compose_app(name: str, overrides: list[str]):

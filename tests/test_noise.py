@@ -3,9 +3,10 @@ import math
 import pytest
 import torch
 
-from dae.noise import Gaussian, Identity, Periodic, SaltPepper, Speckle
+from dae.noise import Gaussian, Identity, Mixed, Periodic, SaltPepper, Speckle
 
-ALL = [Gaussian(), SaltPepper(), Speckle(), Periodic(), Identity()]
+MIXED_LEVELS = {"gaussian": [0.1, 0.7], "salt_pepper": [0.05, 0.5], "speckle": [0.1, 0.8], "periodic": [0.1, 0.6]}
+ALL = [Gaussian(), SaltPepper(), Speckle(), Periodic(), Identity(), Mixed(MIXED_LEVELS)]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -91,6 +92,10 @@ def test_periodic_is_a_sine_of_the_amplitude_with_per_image_frequency():
         (lambda: Periodic(amplitude=-0.4), r"noise\.amplitude=-0\.4"),
         (lambda: Periodic(freq_min=8, freq_max=2), r"noise\.freq_max=2\.0 .*>= 8\.0"),
         (lambda: Gaussian(sigma=float("nan")), r"noise\.sigma=nan"),
+        (lambda: Mixed({"gaussian": [0.1, 0.7], "blur": [1, 2]}), r"noise\.levels\.blur: unknown noise type; allowed \['gaussian', 'periodic', 'salt_pepper', 'speckle'\]"),
+        (lambda: Mixed({"salt_pepper": [0.1, 1.5]}), r"noise\.levels\.salt_pepper=\[0\.1, 1\.5\]: noise\.amount=1\.5 is out of range"),
+        (lambda: Mixed({"gaussian": [0.7, 0.1]}), r"noise\.levels\.gaussian=\[0\.7, 0\.1\] must be \[low, high\]"),
+        (lambda: Mixed({}), r"noise\.levels is empty"),
     ],
 )
 def test_bad_parameters_raise_naming_parameter_value_and_range(make, match):
@@ -113,3 +118,17 @@ def test_per_image_levels_scale_each_image(noise):
 def test_noise_without_level_says_so():
     with pytest.raises(ValueError, match="no level"):
         Identity().at_level(0.1)
+
+
+def test_mixed_gives_each_image_one_type_at_a_level_in_its_range():
+    """Salt-and-pepper images have only 0s and 1s where they changed; gaussian ones change the
+    whole background; each type is drawn for about a quarter of the images."""
+    x = batch(n=4000, value=0.5)
+    mixed = Mixed({"gaussian": [0.2, 0.2], "salt_pepper": [0.3, 0.3]})
+    y = mixed(x, torch.Generator().manual_seed(0))
+    changed = (y != x).flatten(1)
+    impulse = ((y == 0) | (y == 1) | (y == x)).flatten(1).all(1)  # salt-and-pepper images
+    assert 0.45 < impulse.float().mean() < 0.55
+    assert abs(changed[impulse].float().mean() - 0.3) < 0.01  # amount 0.3 of their pixels hit
+    assert abs((y - x)[~impulse].std() - 0.2) < 0.01  # sigma 0.2 on the others (0.5 +- 0.2 is rarely clipped)
+    assert mixed.params() == {"gaussian_low": 0.2, "gaussian_high": 0.2, "salt_pepper_low": 0.3, "salt_pepper_high": 0.3}

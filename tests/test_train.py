@@ -100,3 +100,12 @@ def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint
         train(train_cfg)
     state = torch.load(Path(train_cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
+
+
+def test_blind_mixed_noise_trains_and_tests(fixture_data, tmp_path):
+    """noise=mixed: each image one of the four types at a level from its range, through the whole run."""
+    from tests.conftest import compose_train, fixture_overrides
+
+    overrides = [*fixture_overrides(*fixture_data), "noise=mixed", "trainer.max_epochs=1", "trainer.limit_train_batches=3", "callbacks.classifier_report=null"]
+    metrics = train(compose_train(overrides, tmp_path / "job"))
+    assert metrics["test/psnr"] > 0 and metrics["test/noisy_psnr"] > 0

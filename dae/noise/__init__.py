@@ -3,8 +3,9 @@
 from dae.noise.base import Noise
 from dae.noise.gaussian import Gaussian
 from dae.noise.identity import Identity
+from dae.noise.mixed import Mixed
 from dae.noise.periodic import Periodic
 from dae.noise.salt_pepper import SaltPepper
 from dae.noise.speckle import Speckle
 
-__all__ = ["Noise", "Gaussian", "Identity", "Periodic", "SaltPepper", "Speckle"]
+__all__ = ["Noise", "Gaussian", "Identity", "Mixed", "Periodic", "SaltPepper", "Speckle"]

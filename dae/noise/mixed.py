@@ -1,0 +1,49 @@
+import torch
+
+from dae.noise.base import Noise, uniform
+from dae.noise.gaussian import Gaussian
+from dae.noise.periodic import Periodic
+from dae.noise.salt_pepper import SaltPepper
+from dae.noise.speckle import Speckle
+
+TYPES: dict[str, type[Noise]] = {n.name: n for n in (Gaussian, SaltPepper, Speckle, Periodic)}
+
+
+class Mixed(Noise):
+    """A blind mixture: each image gets one noise type, drawn uniformly from ``levels``'
+    keys, at a level drawn uniformly from that type's ``[low, high]`` range (its
+    ``level_name`` parameter: sigma, amount or amplitude; other parameters keep their defaults)."""
+
+    name = "mixed"
+
+    def __init__(self, levels: dict[str, list[float]]) -> None:
+        if not levels:
+            raise ValueError(f"noise.levels is empty: give one or more of {sorted(TYPES)} with a [low, high] range each, e.g. noise.levels.gaussian=[0.1,0.7].")
+        self.types, self.ranges = [], []
+        for name, bounds in dict(levels).items():
+            if name not in TYPES:
+                raise ValueError(f"noise.levels.{name}: unknown noise type; allowed {sorted(TYPES)}.")
+            bounds = list(bounds)
+            if len(bounds) != 2 or not float(bounds[0]) <= float(bounds[1]):
+                raise ValueError(f"noise.levels.{name}={bounds} must be [low, high] with low <= high, e.g. noise.levels.{name}=[0.1,0.5].")
+            noise = TYPES[name]()
+            for level in bounds:
+                try:
+                    noise.at_level(level)  # each end checked against the type's own range
+                except ValueError as err:
+                    raise ValueError(f"noise.levels.{name}={bounds}: {err}") from None
+            self.types.append(noise)
+            self.ranges.append((float(bounds[0]), float(bounds[1])))
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n = len(x)
+        draws = uniform((2, n, 1, 1, 1), x, generator)
+        kind = (draws[0] * len(self.types)).long().clamp_(max=len(self.types) - 1)
+        out = x
+        for i, (noise, (low, high)) in enumerate(zip(self.types, self.ranges)):
+            noisy = noise.at_level(low + (high - low) * draws[1]).corrupt(x, generator)
+            out = torch.where(kind == i, noisy, out)
+        return out
+
+    def params(self) -> dict[str, float]:
+        return {f"{t.name}_{end}": v for t, r in zip(self.types, self.ranges) for end, v in zip(("low", "high"), r)}
