@@ -241,7 +241,7 @@ def baselines(cfg: DictConfig, out_dir: Path) -> list[dict]:
                 continue
             model = model.cpu()
             start = time.process_time()
-            denoised = denoise(model, test_noisy)
+            denoised = denoise(model, test_noisy, precision=job.precision)
             seconds = (time.process_time() - start) / len(test_noisy)
             row = {"noise": noise_name, "method": f"autoencoder {job.folder.name}", "params": "", "threshold": 0.0, "ms_per_image": 1000 * seconds}
             row.update(score(denoised, test_noisy, test_clean, labels, classifier, crop))

@@ -39,7 +39,7 @@ def evaluate(cfg: DictConfig) -> dict:
         return at_levels(job, model, datamodule, list(cfg.levels), cfg.paths.cache_dir)
     report = ClassifierReport(job.cfg.classifier, cfg.paths.cache_dir, str(job.folder))
     logger = TensorBoardLogger(save_dir=str(job.folder), name="", version="", default_hp_metric=False)
-    trainer = L.Trainer(accelerator=cfg.accelerator, devices=1, logger=logger, callbacks=[report], enable_model_summary=False)
+    trainer = L.Trainer(accelerator=cfg.accelerator, devices=1, precision=job.precision, logger=logger, callbacks=[report], enable_model_summary=False)
     test = trainer.test(model, datamodule=datamodule, verbose=False)[0]
     accuracies = {f"acc_{name}": r["accuracy"] for name, r in report.results.items()}
     result = {**{k: float(v) for k, v in test.items() if k.startswith("test/")}, **accuracies}
@@ -59,29 +59,34 @@ def at_levels(job: Job, model: L.LightningModule, datamodule, levels: Sequence[f
     except ValueError as e:
         raise JobError(f"levels={list(levels)}: {e}") from None
     classifier = load_or_train(job.cfg.classifier, datamodule, cache_dir)
-    crop = model.hparams.get("crop", 2)
-    clean, labels = to_unit(datamodule.test_x), datamodule.test_y.numpy()
     rows = []
     for level, level_noise in zip(levels, noises):
-        noisy = fixed_noise(level_noise, datamodule.test_x, "test")
-        denoised = denoise(model, noisy)
-        quality = ImageQuality(crop)
-        quality.update(noisy, denoised, clean, torch.zeros(()))
-        scores = quality.compute()
-        rows.append({
-            "level": float(level),
-            "noisy_psnr": float(scores["noisy_psnr"]),
-            "psnr": float(scores["psnr"]),
-            "ssim": float(scores["ssim"]),
-            "acc_noisy": float((predict(classifier, noisy) == labels).mean()),
-            "acc_denoised": float((predict(classifier, denoised) == labels).mean()),
-        })
+        rows.append({"level": float(level), **on_noise(model, datamodule, level_noise, classifier, job.precision)})
         log.info("%s=%g: %s", noise.level_name, level, ", ".join(f"{k} {v:.4f}" for k, v in rows[-1].items() if k != "level"))
     write_csv(job.folder / "levels.csv", rows, LEVEL_COLUMNS)
     result = {"noise": noise.name, "level_name": noise.level_name, "trained_at": noise.params(), "levels": rows}
     write_json(job.folder / "levels.json", result)
     levels_figure(rows, noise, job.folder / "levels.png", title=job.folder.name)
     return result
+
+
+def on_noise(model: L.LightningModule, datamodule, noise, classifier, precision: str | None = None) -> dict:
+    """PSNR and SSIM (denoised, and PSNR of the noisy input) and classifier M's accuracy (noisy and
+    denoised) of ``model`` on the test set under ``noise``: the fixed noisy images of that noise
+    configuration, whatever noise the model was trained on."""
+    clean, labels = to_unit(datamodule.test_x), datamodule.test_y.numpy()
+    noisy = fixed_noise(noise, datamodule.test_x, "test")
+    denoised = denoise(model, noisy, precision=precision)
+    quality = ImageQuality(model.hparams.get("crop", 2))
+    quality.update(noisy, denoised, clean, torch.zeros(()))
+    scores = quality.compute()
+    return {
+        "noisy_psnr": float(scores["noisy_psnr"]),
+        "psnr": float(scores["psnr"]),
+        "ssim": float(scores["ssim"]),
+        "acc_noisy": float((predict(classifier, noisy) == labels).mean()),
+        "acc_denoised": float((predict(classifier, denoised) == labels).mean()),
+    }
 
 
 def levels_figure(rows: list[dict], noise, path, title: str | None = None):

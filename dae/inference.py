@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import lightning as L
 import torch
@@ -28,7 +28,20 @@ def in_batches(fn, images: torch.Tensor, device: torch.device | str, batch_size:
     return torch.cat([fn(images[i : i + batch_size].to(device, non_blocking=True)).float().cpu() for i in tqdm(starts, desc=desc, leave=False, disable=desc is None)])
 
 
-def denoise(module: L.LightningModule, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """The module's outputs for [0, 1] images, in batches on its device, back on the CPU."""
-    with evaluating(module):
+def autocast(precision: str | None, device: torch.device | str):
+    """The autocast under which Lightning runs a model at ``precision`` (``bf16-mixed``,
+    ``16-mixed``); for any other precision, none."""
+    precision = str(precision or "")
+    dtypes = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+    if precision not in dtypes:
+        return nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=dtypes[precision])
+
+
+def denoise(module: L.LightningModule, images: torch.Tensor, batch_size: int = 1000, precision: str | None = None) -> torch.Tensor:
+    """The module's outputs for [0, 1] images, in batches on its device, back on the CPU.
+
+    ``precision`` is the trainer's (``bf16-mixed``...): a model is judged as it was trained and
+    tested, so a figure made here matches the run's own test metrics."""
+    with evaluating(module), autocast(precision, module.device):
         return in_batches(module, images, module.device, batch_size).clamp_(0, 1)

@@ -29,6 +29,11 @@ class Job:
     def name(self) -> str:
         return ",".join(self.overrides) or "default"
 
+    @property
+    def precision(self) -> str:
+        """The trainer precision the job ran at (``bf16-mixed``, ``32-true``...): evaluate it at the same."""
+        return str(OmegaConf.select(self.cfg, "trainer.precision", default="32-true"))
+
     def checkpoint(self) -> Path:
         """The best checkpoint by ``val/psnr`` if there is one, else ``last.ckpt``."""
         folder = self.folder / "checkpoints"

@@ -100,7 +100,7 @@ def reconstructions(jobs: list[Job], path: Path, title: str) -> Path | None:
             rows.append(("original", clean))
         if not shared_noise or len(rows) == 1:
             rows.append(("noisy" if shared_noise else f"noisy: {job.folder.name}", noisy))
-        rows.append((job.folder.name, denoise(model, noisy)))
+        rows.append((job.folder.name, denoise(model, noisy, precision=job.precision)))
     if not rows:
         return None
     return figures.digit_grid(rows, path, title=title)

@@ -107,6 +107,23 @@ def test_evaluate_rewrites_the_report(job, fixture_data):
     result = evaluate(cfg)
     assert {"test/psnr", "acc_clean", "acc_noisy", "acc_denoised", "acc_reconstructed"} <= result.keys()
     assert set(json.loads((job / "classifier_report.json").read_text())) == INPUTS
+    # judged as it was tested at the end of training: same weights, same precision, same figures
+    trained = json.loads((job / "metrics.json").read_text())
+    assert result["test/psnr"] == pytest.approx(trained["test/psnr"], abs=1e-4)
+
+
+def test_a_run_is_judged_at_its_own_precision_everywhere(job, fixture_data):
+    """Figures made outside the run (levels, cross-noise, baselines, reports) use the precision the
+    run trained and tested at, so its own noise gives its own test PSNR."""
+    from dae.classifier import load_or_train
+    from dae.evaluate import on_noise
+    from dae.jobs import build_datamodule, load_job, load_model
+
+    loaded = load_job(job)
+    model, dm = load_model(loaded), build_datamodule(loaded)
+    classifier = load_or_train(loaded.cfg.classifier, dm, loaded.cfg.paths.cache_dir, accelerator="cpu")
+    row = on_noise(model, dm, dm.noise, classifier, loaded.precision)
+    assert row["psnr"] == pytest.approx(json.loads((job / "metrics.json").read_text())["test/psnr"], abs=1e-4)
 
 
 def test_evaluate_at_several_levels_without_retraining(job, fixture_data):

@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 INPUTS = ("clean", "noisy", "denoised", "reconstructed")
 
 
-def classifier_report(classifier: torch.nn.Module, module: L.LightningModule, noisy: torch.Tensor, clean: torch.Tensor, labels: torch.Tensor) -> tuple[dict, str]:
-    """Classifier M's report on the test set as four inputs: clean, noisy, denoised, reconstructed."""
-    images = {"clean": clean, "noisy": noisy, "denoised": denoise(module, noisy), "reconstructed": denoise(module, clean)}
+def classifier_report(classifier: torch.nn.Module, module: L.LightningModule, noisy: torch.Tensor, clean: torch.Tensor, labels: torch.Tensor, precision: str | None = None) -> tuple[dict, str]:
+    """Classifier M's report on the test set as four inputs: clean, noisy, denoised, reconstructed
+    (the autoencoder run at the trainer's ``precision``, as in its test step)."""
+    images = {"clean": clean, "noisy": noisy, "denoised": denoise(module, noisy, precision=precision), "reconstructed": denoise(module, clean, precision=precision)}
     classifier = classifier.to(module.device)
     results, texts = {}, []
     for name in INPUTS:
@@ -55,7 +56,7 @@ class ClassifierReport(L.Callback):
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dm = trainer.datamodule
-        self.results, text = classifier_report(self.classifier, pl_module, dm.test_noisy, to_unit(dm.test_x), dm.test_y)
+        self.results, text = classifier_report(self.classifier, pl_module, dm.test_noisy, to_unit(dm.test_x), dm.test_y, trainer.precision)
         write_json(self.out_dir / "classifier_report.json", self.results)
         write_text(self.out_dir / "classifier_report.txt", text)
         accuracies = {f"hp/acc_{name}": self.results[name]["accuracy"] for name in INPUTS}
