@@ -112,9 +112,17 @@ def _cell(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def shown(folder: Path) -> str:
+    """``folder`` relative to the working directory when it lies under it (commands to copy), else absolute."""
+    try:
+        return str(folder.relative_to(Path.cwd()))
+    except ValueError:
+        return str(folder)
+
+
 def to_markdown(folder: Path, rows: list[dict], figures_written: list[str]) -> str:
     head = "| job | test PSNR | SSIM | noisy PSNR | acc clean | acc noisy | acc denoised | acc reconstructed | probe | epochs | train s |"
-    lines = [f"# Sweep report: {folder.name}", "", f"`python -m dae.report {folder}`", "", head, "|" + " --- |" * 11]
+    lines = [f"# Sweep report: {folder.name}", "", f"`python -m dae.report {shown(folder)}`", "", head, "|" + " --- |" * 11]
     for r in rows:
         if r["status"] != "ok":
             lines.append(f"| `{r['job']}` | failed: {r['error']} |" + " |" * 9)
@@ -128,9 +136,10 @@ def to_markdown(folder: Path, rows: list[dict], figures_written: list[str]) -> s
     return "\n".join(lines) + "\n"
 
 
-def report(folder: str | Path) -> list[dict]:
-    """Write the sweep's report files; return its rows."""
+def report(folder: str | Path, out: str | Path | None = None) -> list[dict]:
+    """Write the sweep's report files into ``out`` (default: the sweep folder); return its rows."""
     folder = Path(folder).expanduser().resolve()
+    out = Path(out).expanduser().resolve() if out is not None else folder
     if not folder.is_dir() or not is_sweep(folder):
         raise JobError(f"{folder} is not a sweep folder (no multirun.yaml); pass a folder written by `python -m dae.train ... -m`, such as outputs/multirun/<time>.")
     job_folders = sweep_jobs(folder)
@@ -141,27 +150,28 @@ def report(folder: str | Path) -> list[dict]:
     curves = {r["job"]: validation_losses(f) for r, f in zip(rows, job_folders) if r["status"] == "ok"}
     curves = {name: (list(range(1, len(v) + 1)), v) for name, v in curves.items() if v}
     if curves:
-        figures.curves(curves, folder / "loss_curves.png", xlabel="epoch", ylabel="validation loss", title=folder.name)
+        figures.curves(curves, out / "loss_curves.png", xlabel="epoch", ylabel="validation loss", title=folder.name)
         written.append("loss_curves.png")
     finished = [load_job(f) for r, f in zip(rows, job_folders) if r["status"] == "ok"]
-    if finished and reconstructions(finished, folder / "reconstructions.png", title=folder.name):
+    if finished and reconstructions(finished, out / "reconstructions.png", title=folder.name):
         written.append("reconstructions.png")
-    write_csv(folder / "report.csv", rows, COLUMNS)
-    write_text(folder / "report.md", to_markdown(folder, rows, written))
+    write_csv(out / "report.csv", rows, COLUMNS)
+    write_text(out / "report.md", to_markdown(folder, rows, written))
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dae.report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep", help="a sweep folder, e.g. outputs/multirun/<time>")
+    parser.add_argument("--out", help="the folder for the report files (default: the sweep folder)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        rows = report(args.sweep)
+        rows = report(args.sweep, args.out)
     except JobError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print((Path(args.sweep) / "report.md").read_text())
+    print((Path(args.out or args.sweep) / "report.md").read_text())
     failed = [r["job"] for r in rows if r["status"] != "ok"]
     if failed:
         print(f"{len(failed)} of {len(rows)} jobs failed: {', '.join(failed)}", file=sys.stderr)

@@ -35,6 +35,15 @@ def test_report_has_one_row_per_job_figures_and_failed_jobs(fixture_data, tmp_pa
     assert (sweep / "loss_curves.png").stat().st_size > 0 and (sweep / "reconstructions.png").stat().st_size > 0
     assert "1 of 3 jobs failed: loss=smooth_l1" in done.stderr
 
+    # --out: the same report written elsewhere (a study folder), the sweep folder left as it was
+    before = (sweep / "report.md").stat().st_mtime_ns
+    elsewhere = tmp_path / "study"
+    done = run_module("dae.report", str(sweep), "--out", str(elsewhere))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {p.name for p in elsewhere.iterdir()} == {"report.md", "report.csv", "loss_curves.png", "reconstructions.png"}
+    assert (elsewhere / "report.csv").read_text() == (sweep / "report.csv").read_text()
+    assert (sweep / "report.md").stat().st_mtime_ns == before
+
 
 def test_report_on_a_folder_that_is_not_a_sweep(tmp_path):
     done = run_module("dae.report", str(tmp_path))
