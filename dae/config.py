@@ -62,6 +62,17 @@ def fast_precision(accelerator: str = "auto") -> str:
     return "bf16-mixed" if native else "32-true"
 
 
+def ddp_strategy() -> str:
+    """``ddp`` in a single run: Lightning starts one process per device by running the command line
+    again, the fastest way. Inside a Hydra multirun that command line would start the whole sweep
+    again, so there it is ``ddp_spawn``: the processes are spawned from the job itself."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    return "ddp_spawn" if multirun else "ddp"
+
+
 def run_dir(resume: str | None, default: str) -> str:
     """The job folder of a single run: the folder being resumed (``resume=<job folder>``), or a
     fresh one claimed with :func:`unique_dir`."""
@@ -83,5 +94,6 @@ def register() -> None:
     OmegaConf.register_new_resolver("dae.unique_dir", unique_dir, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("dae.run_dir", run_dir, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("dae.unless", unless, replace=True)
+    OmegaConf.register_new_resolver("dae.ddp_strategy", ddp_strategy, replace=True)
     OmegaConf.register_new_resolver("dae.fast_precision", fast_precision, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("dae.job_dirname", lambda overrides: job_dirname(list(overrides)), replace=True)

@@ -101,7 +101,9 @@ class Denoiser(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         _, loss = self._step(batch)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        # The step value is this process's; the epoch mean is reduced across processes once, at the epoch's end.
+        self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
@@ -119,16 +121,16 @@ class Denoiser(L.LightningModule):
         values = quality.compute()  # torchmetrics reduces across processes: every rank logs the same value
         quality.reset()
         for name, value in values.items():
-            self.log(f"{stage}/{name}", value, prog_bar=name == "psnr")
+            self.log(f"{stage}/{name}", value, prog_bar=name == "psnr", sync_dist=True)  # the same on every rank: no change
         return values
 
     def on_validation_epoch_end(self) -> None:
         values = self._log_quality("val", self.val_quality)
-        self.log_dict({"hp/val_psnr": values["psnr"], "hp/val_ssim": values["ssim"]})
+        self.log_dict({"hp/val_psnr": values["psnr"], "hp/val_ssim": values["ssim"]}, sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
         values = self._log_quality("test", self.test_quality)
-        self.log("hp/test_psnr", values["psnr"])
+        self.log("hp/test_psnr", values["psnr"], sync_dist=True)
 
     def configure_optimizers(self):
         return configure_optimizers(self, self.optimizer, self.scheduler)

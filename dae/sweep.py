@@ -31,13 +31,21 @@ def in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def record_failure(output_dir: str | Path, error: BaseException) -> Path:
-    """Write ``error.txt``: the first line of the error's root cause (Hydra wraps errors raised while
-    building objects), a blank line, the full traceback."""
+def root_cause(error: BaseException) -> str:
+    """One line for an error: its root cause (Hydra wraps errors raised while building objects);
+    for an error in a spawned process (``ddp_spawn``), the last line of that process's traceback."""
     root = error
     while root.__cause__ is not None:
         root = root.__cause__
-    first = f"{type(root).__name__}: {str(root).splitlines()[0] if str(root) else ''}".rstrip(": ")
+    lines = [line for line in str(root).splitlines() if line.strip()]
+    if any(line.startswith("Traceback") for line in lines):
+        return lines[-1].strip()
+    return f"{type(root).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def record_failure(output_dir: str | Path, error: BaseException) -> Path:
+    """Write ``error.txt``: the first line of the error's root cause, a blank line, the full traceback."""
+    first = root_cause(error)
     path = write_text(Path(output_dir) / ERROR_FILE, first + "\n\n" + "".join(traceback.format_exception(error)))
     log.error("job failed: %s (traceback in %s)", first, path)
     return path

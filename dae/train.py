@@ -11,6 +11,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -77,6 +78,10 @@ def train(cfg: DictConfig, resume_from: str | Path | None = None) -> dict[str, f
         for logger in trainer.loggers:
             logger.log_hyperparams(hyperparameters(cfg), dict.fromkeys(hp_metrics, 0.0))
 
+    for callback in trainer.callbacks:  # e.g. classifier M, loaded or trained before any process is started
+        if hasattr(callback, "prepare"):
+            callback.prepare(trainer, datamodule)
+
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
     train_seconds = time.perf_counter() - start
@@ -86,13 +91,25 @@ def train(cfg: DictConfig, resume_from: str | Path | None = None) -> dict[str, f
     val = trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
     test = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
     metrics = {k: float(v) for k, v in {**val, **test}.items() if k in FINAL_KEYS}
-    metrics.update(epochs=trainer.current_epoch, train_seconds=round(train_seconds, 1), best_checkpoint=best or None)
+    metrics.update(epochs=epochs_done(trainer, best), train_seconds=round(train_seconds, 1), best_checkpoint=best or None)
 
     if trainer.is_global_zero:
         out = Path(cfg.paths.output_dir)
         write_json(out / "metrics.json", metrics)
         log.info("test PSNR %.2f dB (noisy input %.2f dB), SSIM %.4f; results in %s", metrics["test/psnr"], metrics["test/noisy_psnr"], metrics["test/ssim"], out)
     return metrics
+
+
+def epochs_done(trainer: L.Trainer, best: str) -> int:
+    """Epochs trained. Under ``ddp_spawn`` the loops ran in spawned processes and the trainer here
+    still counts 0 (Lightning sends back the weights, not the loop state), so the count comes from
+    ``last.ckpt``, saved after the last epoch's validation with that epoch's 0-based index."""
+    if trainer.current_epoch or not best:
+        return trainer.current_epoch
+    last = Path(best).parent / "last.ckpt"
+    if not last.is_file():
+        return trainer.current_epoch
+    return int(torch.load(last, map_location="cpu", weights_only=False)["epoch"]) + 1
 
 
 def resumable(cfg: DictConfig) -> tuple[DictConfig, Path]:

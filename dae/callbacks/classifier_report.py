@@ -47,11 +47,18 @@ class ClassifierReport(L.Callback):
         self.classifier: torch.nn.Module | None = None
         self.results: dict | None = None
 
+    def prepare(self, trainer: L.Trainer, datamodule: L.LightningDataModule) -> None:
+        """Get M before training starts: from the cache, or trained now, on one device. Called by
+        ``dae.train`` before ``fit``, so that M is never trained inside the processes of a
+        distributed run (its own Trainer would join their process group and wait forever)."""
+        if self.classifier is None:
+            accelerator = "gpu" if trainer.strategy.root_device.type == "cuda" else "cpu"
+            self.classifier = load_or_train(self.classifier_cfg, datamodule, self.cache_dir, accelerator=accelerator)
+
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Get M now, outside the test loop's inference mode: training it, on first use, needs gradients.
         if self.classifier is None and trainer.is_global_zero:
-            accelerator = "gpu" if trainer.strategy.root_device.type == "cuda" else "cpu"
-            self.classifier = load_or_train(self.classifier_cfg, trainer.datamodule, self.cache_dir, accelerator=accelerator)
+            self.prepare(trainer, trainer.datamodule)
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -1,0 +1,27 @@
+"""Callbacks that only observe a run, for tests that need to see inside each process."""
+
+import hashlib
+from pathlib import Path
+
+import lightning as L
+
+
+class RankDigest(L.Callback):
+    """Writes, per process, a digest of the model's weights at the end of fit
+    (``weights_rank<r>.txt``) and of the first training batch it saw (``batch_rank<r>.txt``)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+        self.seen_batch = False
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if not self.seen_batch:
+            self.seen_batch = True
+            (self.folder / f"batch_rank{trainer.global_rank}.txt").write_text(hashlib.sha256(batch[1].cpu().numpy().tobytes()).hexdigest())
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        digest = hashlib.sha256()
+        for name, tensor in sorted(pl_module.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        (self.folder / f"weights_rank{trainer.global_rank}.txt").write_text(digest.hexdigest())
