@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from dae.noise import Gaussian, Identity, Mixed, Periodic, SaltPepper, Speckle
+from dae.noise import Blur, Gaussian, Identity, Mixed, Occlusion, Periodic, Poisson, SaltPepper, Speckle
 
 MIXED_LEVELS = {"gaussian": [0.1, 0.7], "salt_pepper": [0.05, 0.5], "speckle": [0.1, 0.8], "periodic": [0.1, 0.6]}
-ALL = [Gaussian(), SaltPepper(), Speckle(), Periodic(), Identity(), Mixed(MIXED_LEVELS)]
+ALL = [Gaussian(), SaltPepper(), Speckle(), Periodic(), Identity(), Mixed(MIXED_LEVELS), Poisson(), Blur(), Occlusion()]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -34,8 +34,10 @@ def test_seeded_determinism(noise):
     b = noise(x, torch.Generator().manual_seed(7))
     c = noise(x, torch.Generator().manual_seed(8))
     assert torch.equal(a, b)
-    if noise.name != "none":
+    if noise.random:
         assert not torch.equal(a, c)
+    else:  # deterministic corruptions (blur) ignore the generator
+        assert torch.equal(a, c)
 
 
 def test_input_not_modified():
@@ -103,7 +105,7 @@ def test_bad_parameters_raise_naming_parameter_value_and_range(make, match):
         make()
 
 
-@pytest.mark.parametrize("noise", [n for n in ALL if n.level_name], ids=lambda n: n.name)
+@pytest.mark.parametrize("noise", [n for n in ALL if n.level_name and n.name not in ("poisson", "blur")], ids=lambda n: n.name)
 def test_per_image_levels_scale_each_image(noise):
     """at_level() with one level per image: level 0 leaves an image clean, a higher level changes it more."""
     x = batch(value=0.5)
@@ -132,3 +134,44 @@ def test_mixed_gives_each_image_one_type_at_a_level_in_its_range():
     assert abs(changed[impulse].float().mean() - 0.3) < 0.01  # amount 0.3 of their pixels hit
     assert abs((y - x)[~impulse].std() - 0.2) < 0.01  # sigma 0.2 on the others (0.5 +- 0.2 is rarely clipped)
     assert mixed.params() == {"gaussian_low": 0.2, "gaussian_high": 0.2, "salt_pepper_low": 0.3, "salt_pepper_high": 0.3}
+
+
+def test_poisson_keeps_the_mean_with_variance_x_over_peak():
+    x = batch(n=256, value=0.5)
+    y = Poisson(peak=20)(x, torch.Generator().manual_seed(0))
+    assert abs(y.mean() - 0.5) < 0.005
+    assert abs(y.var() - 0.5 / 20) < 0.002
+    assert torch.allclose(y * 20, (y * 20).round(), atol=1e-4)  # whole photon counts
+    lower = Poisson(peak=5)(x, torch.Generator().manual_seed(0))
+    assert lower.var() > y.var()  # a lower peak is noisier
+
+
+def test_blur_smooths_keeps_flat_images_and_sigma_zero_is_identity():
+    x = batch(n=8)
+    y = Blur(sigma=1.5)(x, torch.Generator())
+    assert y.var() < 0.3 * x.var()  # white noise loses most of its variance
+    flat = batch(n=2, value=0.7)
+    assert torch.allclose(Blur(2.0)(flat, torch.Generator()), flat)
+    assert torch.allclose(Blur(0.0)(x, torch.Generator()), x, atol=1e-6)
+    per_image = Blur().at_level(torch.tensor([0.0, 2.0]).view(2, 1, 1, 1))(x[:2], torch.Generator())
+    assert torch.allclose(per_image[0], x[0], atol=1e-6) and torch.allclose(per_image[1], Blur(2.0)(x[1:2], torch.Generator())[0], atol=1e-6)
+
+
+def test_occlusion_erases_rectangles_of_the_given_size():
+    x = batch(n=2000, value=1.0)
+    y = Occlusion(size=0.3, count=1)(x, torch.Generator().manual_seed(0))
+    assert set(y.unique().tolist()) <= {0.0, 1.0}
+    erased = (y == 0).float().flatten(1).mean(1)
+    # one rectangle of sides in [0.15, 0.3]: at most 9% of the image, on average about 5% (less where it crosses the border)
+    assert erased.max() <= 0.3 * 0.3 + 0.01 and 0.02 < erased.mean() < 0.06
+    rows = (y[0, 0] == 0).any(1).nonzero().flatten()
+    assert len(rows) == 0 or torch.equal(rows, torch.arange(rows.min(), rows.max() + 1))  # one solid block
+
+
+def test_new_noises_validate_their_levels():
+    with pytest.raises(ValueError, match=r"noise\.peak=0\.0 is out of range"):
+        Poisson(peak=0)
+    with pytest.raises(ValueError, match=r"noise\.sigma=-1\.0 is out of range: allowed \[0\.0, 10\.0\]"):
+        Blur(sigma=-1)
+    with pytest.raises(ValueError, match=r"noise\.size=1\.5 is out of range: allowed \[0\.0, 1\.0\]"):
+        Occlusion(size=1.5)

@@ -18,6 +18,7 @@ class Noise:
 
     name = "noise"
     level_name: str | None = None  # the parameter that sets how strong the noise is (e.g. "sigma")
+    random = True  # False for a deterministic corruption (blur): the generator is not used
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return self.corrupt(x, generator).clamp_(0.0, 1.0)

@@ -7,6 +7,7 @@ class Identity(Noise):
     """No noise: the autoencoder learns plain reconstruction (``noise=none``)."""
 
     name = "none"
+    random = False
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return x.clone()
