@@ -38,7 +38,7 @@ def digit_grid(rows: Sequence[tuple[str, torch.Tensor]], path: str | Path, title
     fig.subplots_adjust(wspace=0.05, hspace=0.05)
     if title:
         fig.suptitle(title, fontsize=10)
-        fig.subplots_adjust(top=1 - 0.7 / fig.get_size_inches()[1])  # room for the title, no more
+        fig.subplots_adjust(top=1 - 0.9 / fig.get_size_inches()[1])  # room for the title above the digit labels
     return save(fig, path, dpi)
 
 

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from dae import figures
 from dae.files import write_csv, write_text
@@ -59,7 +61,9 @@ def validation_losses(folder: Path) -> list[float]:
     events.Reload()
     if "val/loss" not in events.Tags().get("scalars", []):
         return []
-    return [e.value for e in sorted(events.Scalars("val/loss"), key=lambda e: e.step)]
+    values = [e.value for e in sorted(events.Scalars("val/loss"), key=lambda e: e.wall_time)]
+    epochs = _json(folder / "metrics.json").get("epochs")
+    return values[:epochs] if epochs else values  # after them: the final validation of the best checkpoint
 
 
 def job_row(folder: Path) -> dict:
@@ -85,25 +89,31 @@ def job_row(folder: Path) -> dict:
 
 
 def reconstructions(jobs: list[Job], path: Path, title: str) -> Path | None:
-    """The design's figure: originals, noisy inputs, then each job's reconstructions, one column
-    per digit (the first test image of each). Jobs with different noises each get their noisy row."""
-    rows: list[tuple[str, torch.Tensor]] = []
-    shared_noise = len({json.dumps(dict(j.cfg.noise), sort_keys=True) for j in jobs}) == 1
+    """The design's figure, one column per digit (the first test image of each): the originals, then
+    for each noise of the sweep its noisy inputs followed by the reconstructions of every job
+    trained on it (jobs grouped by noise, in sweep order)."""
+    groups: dict[str, list[Job]] = {}
     for job in jobs:
-        try:
-            model = load_model(job)
-        except JobError as e:
-            log.warning("%s: no reconstructions (%s)", job.folder.name, str(e).splitlines()[0])
-            continue
-        noisy, clean = build_datamodule(job).digit_examples("test")
-        if not rows:
-            rows.append(("original", clean))
-        if not shared_noise or len(rows) == 1:
-            rows.append(("noisy" if shared_noise else f"noisy: {job.folder.name}", noisy))
-        rows.append((job.folder.name, denoise(model, noisy, precision=job.precision)))
+        groups.setdefault(json.dumps(OmegaConf.to_container(job.cfg.noise), sort_keys=True), []).append(job)
+    rows: list[tuple[str, torch.Tensor]] = []
+    for group in groups.values():
+        noisy_row = None
+        for job in group:
+            try:
+                model = load_model(job)
+            except JobError as e:
+                log.warning("%s: no reconstructions (%s)", job.folder.name, str(e).splitlines()[0])
+                continue
+            if noisy_row is None:
+                noisy, clean = build_datamodule(job).digit_examples("test")
+                if not rows:
+                    rows.append(("original", clean))
+                noisy_row = ("noisy" if len(groups) == 1 else f"noisy: {instantiate(job.cfg.noise)!r}", noisy)
+                rows.append(noisy_row)
+            rows.append((job.folder.name, denoise(model, noisy, precision=job.precision)))
     if not rows:
         return None
-    return figures.digit_grid(rows, path, title=title)
+    return figures.digit_grid(rows, path, title=title, dpi=100 if len(rows) <= 10 else 70)  # a large sweep's figure stays under 500 KB
 
 
 def _cell(value, digits: int = 4) -> str:

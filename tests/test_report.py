@@ -4,6 +4,7 @@ import csv
 import json
 import shutil
 
+from dae.report import validation_losses
 from tests.conftest import fixture_overrides, run_module
 
 
@@ -29,6 +30,7 @@ def test_report_has_one_row_per_job_figures_and_failed_jobs(fixture_data, tmp_pa
         metrics = json.loads((job / "metrics.json").read_text())
         assert row["status"] == "ok" and float(row["test_psnr"]) == metrics["test/psnr"]
         assert 0 <= float(row["acc_denoised"]) <= 1 and row["epochs"] == "2"
+        assert len(validation_losses(job)) == 2  # one point per epoch (the final validation is not a third)
     assert rows[2]["status"] == "failed" and rows[2]["error"] == "ValueError: noise.sigma=-1.0 is out of range: allowed >= 0.0"
     markdown = (sweep / "report.md").read_text()
     assert "| `loss=smooth_l1` | failed: ValueError: noise.sigma=-1.0" in markdown
