@@ -130,9 +130,10 @@ def shown(folder: Path) -> str:
         return str(folder)
 
 
-def to_markdown(folder: Path, rows: list[dict], figures_written: list[str]) -> str:
+def to_markdown(folder: Path, rows: list[dict], figures_written: list[str], out: Path | None = None) -> str:
     head = "| job | test PSNR | SSIM | noisy PSNR | acc clean | acc noisy | acc denoised | acc reconstructed | probe | epochs | train s |"
-    lines = [f"# Sweep report: {folder.name}", "", f"`python -m dae.report {shown(folder)}`", "", head, "|" + " --- |" * 11]
+    command = f"python -m dae.report {shown(folder)}" + (f" --out {shown(out)}" if out is not None and out != folder else "")
+    lines = [f"# Sweep report: {folder.name}", "", f"`{command}`", "", head, "|" + " --- |" * 11]
     for r in rows:
         if r["status"] != "ok":
             lines.append(f"| `{r['job']}` | failed: {r['error']} |" + " |" * 9)
@@ -166,7 +167,7 @@ def report(folder: str | Path, out: str | Path | None = None) -> list[dict]:
     if finished and reconstructions(finished, out / "reconstructions.png", title=folder.name):
         written.append("reconstructions.png")
     write_csv(out / "report.csv", rows, COLUMNS)
-    write_text(out / "report.md", to_markdown(folder, rows, written))
+    write_text(out / "report.md", to_markdown(folder, rows, written, out))
     return rows
 
 
