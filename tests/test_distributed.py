@@ -28,6 +28,14 @@ def test_two_cpu_processes_train_one_job(fixture_data, tmp_path):
     check_two_ranks(job)
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["job"]  # rank 1 wrote into the same folder, made no other
     assert len(list(job.glob(".hydra/config.yaml"))) == 1
+    # the test metrics were reduced over both halves of the test set: one process on all of it agrees
+    from dae.evaluate import evaluate
+    from tests.test_evaluation import compose_app
+
+    alone = evaluate(compose_app("evaluate", [f"run={job}", "accelerator=cpu"]))
+    trained = json.loads((job / "metrics.json").read_text())
+    for key in ("test/psnr", "test/ssim", "test/loss"):
+        assert alone[key] == pytest.approx(trained[key], abs=1e-4), key
 
 
 @pytest.mark.slow
