@@ -2,5 +2,6 @@
 
 from dae.models.classifier import DigitCNN
 from dae.models.conv_ae import ConvAutoencoder
+from dae.models.unet_ae import UNetAutoencoder
 
-__all__ = ["ConvAutoencoder", "DigitCNN"]
+__all__ = ["ConvAutoencoder", "DigitCNN", "UNetAutoencoder"]
