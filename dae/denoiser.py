@@ -101,6 +101,12 @@ class Denoiser(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         _, loss = self._step(batch)
+        regularisation = getattr(self.net, "regularisation", None)  # e.g. the VAE's KL term
+        if regularisation is not None:
+            terms = regularisation(self.global_step)
+            self.log("train/reconstruction", loss, on_step=False, on_epoch=True, sync_dist=True)
+            self.log("train/kl", terms["kl"], on_step=False, on_epoch=True, sync_dist=True)
+            loss = loss + terms["weighted"]
         # The step value is this process's; the epoch mean is reduced across processes once, at the epoch's end.
         self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True)

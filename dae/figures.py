@@ -23,8 +23,9 @@ def save(fig, path: str | Path, dpi: int = 100) -> Path:
     return path
 
 
-def digit_grid(rows: Sequence[tuple[str, torch.Tensor]], path: str | Path, title: str | None = None, dpi: int = 100) -> Path:
-    """One column per digit 0-9, one labelled row per ``(label, images)``; images ``(10, 1, H, W)`` in [0, 1]."""
+def digit_grid(rows: Sequence[tuple[str, torch.Tensor]], path: str | Path, title: str | None = None, dpi: int = 100, digit_columns: bool = True) -> Path:
+    """One column per digit 0-9 (headed by the digit unless ``digit_columns`` is false), one labelled
+    row per ``(label, images)``; images ``(10, 1, H, W)`` in [0, 1]."""
     fig, axes = plt.subplots(len(rows), 10, figsize=(10 * 0.9, len(rows) * 0.95 + (0.4 if title else 0)), squeeze=False)
     for r, (label, images) in enumerate(rows):
         for d in range(10):
@@ -32,7 +33,7 @@ def digit_grid(rows: Sequence[tuple[str, torch.Tensor]], path: str | Path, title
             ax.imshow(images[d, 0].detach().float().cpu().clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-            if r == 0:
+            if r == 0 and digit_columns:
                 ax.set_title(str(d), fontsize=9)
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     fig.subplots_adjust(wspace=0.05, hspace=0.05)

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from dae.models import AttentionAutoencoder, ConvAutoencoder, UNetAutoencoder
+from dae.models import AttentionAutoencoder, ConvAutoencoder, UNetAutoencoder, VariationalAutoencoder
 from dae.models.attention_ae import SelfAttention2d
 from tests.conftest import fixture_overrides, run_module
 
@@ -48,8 +48,29 @@ def test_attention_switches_must_match_the_stages():
         AttentionAutoencoder(attention=[True])
 
 
+def test_vae_samples_while_training_and_reads_the_mean_otherwise():
+    net = VariationalAutoencoder(beta=0.5, warmup_steps=100)
+    x = torch.rand(4, 1, 32, 32) * 2 - 1
+    net.train()
+    assert not torch.equal(net(x), net(x))  # z drawn around the mean
+    net.eval()
+    assert torch.equal(net(x), net(x)) and torch.equal(net.encode(x), net.moments(x)[0])
+    terms = net.regularisation(step=50)
+    assert terms["kl"] >= 0 and torch.allclose(terms["weighted"], 0.25 * terms["kl"])  # half-way through the warm-up
+    assert torch.allclose(net.regularisation(step=1000)["weighted"], 0.5 * terms["kl"])
+    assert net.sample(6, torch.Generator().manual_seed(0)).shape == (6, 1, 32, 32)
+
+
+def test_vae_kl_is_zero_at_the_prior():
+    net = VariationalAutoencoder()
+    torch.nn.init.zeros_(net.encoder.to_latent[-1].weight)
+    torch.nn.init.zeros_(net.encoder.to_latent[-1].bias)  # mean 0, log-variance 0: N(0, I) itself
+    net(torch.rand(2, 1, 32, 32))
+    assert net.regularisation(step=0)["kl"].abs() < 1e-7
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("model, probe_dim", [("unet_ae", 256), ("attention_ae", 128)])
+@pytest.mark.parametrize("model, probe_dim", [("unet_ae", 256), ("attention_ae", 128), ("vae", 128)])
 def test_model_trains_and_goes_through_the_probe(model, probe_dim, fixture_data, tmp_path):
     job = tmp_path / "job"
     done = run_module("dae.train", f"model={model}", "trainer.max_epochs=1", "trainer.limit_train_batches=4", f"hydra.run.dir={job}", *fixture_overrides(*fixture_data))
@@ -59,3 +80,10 @@ def test_model_trains_and_goes_through_the_probe(model, probe_dim, fixture_data,
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((job / "probe" / "report.json").read_text())
     assert report["latent_dim"] == probe_dim and 0 <= report["accuracy"] <= 1
+    assert (job / "prior_samples.png").is_file() == (model == "vae")
+    if model == "vae":  # the two terms of its loss, logged apart
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(job))
+        events.Reload()
+        assert {"train/kl", "train/reconstruction"} <= set(events.Tags()["scalars"])

@@ -4,7 +4,8 @@ from dae.callbacks.classifier_report import ClassifierReport
 from dae.callbacks.interrupt_checkpoint import CheckpointOnInterrupt
 from dae.callbacks.loss_curves import LossCurves
 from dae.callbacks.nonfinite_loss import StopOnNonFiniteLoss
+from dae.callbacks.prior_samples import PriorSamples
 from dae.callbacks.reconstruction_grid import ReconstructionGrid
 from dae.callbacks.svm_probe import SVMProbe
 
-__all__ = ["CheckpointOnInterrupt", "ClassifierReport", "LossCurves", "ReconstructionGrid", "SVMProbe", "StopOnNonFiniteLoss"]
+__all__ = ["CheckpointOnInterrupt", "ClassifierReport", "LossCurves", "PriorSamples", "ReconstructionGrid", "SVMProbe", "StopOnNonFiniteLoss"]
