@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,13 @@ class Job:
 
     @property
     def precision(self) -> str:
-        """The trainer precision the job ran at (``bf16-mixed``, ``32-true``...): evaluate it at the same."""
+        """The trainer precision the job ran at (``bf16-mixed``, ``32-true``...): evaluate it at the same.
+        Recorded in ``metrics.json`` when it finished; else its config's, as resolved on this machine."""
+        metrics = self.folder / "metrics.json"
+        if metrics.is_file():
+            recorded = json.loads(metrics.read_text()).get("precision")
+            if recorded:
+                return str(recorded)
         return str(OmegaConf.select(self.cfg, "trainer.precision", default="32-true"))
 
     def checkpoint(self) -> Path:

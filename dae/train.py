@@ -91,7 +91,7 @@ def train(cfg: DictConfig, resume_from: str | Path | None = None) -> dict[str, f
     val = trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
     test = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
     metrics = {k: float(v) for k, v in {**val, **test}.items() if k in FINAL_KEYS}
-    metrics.update(epochs=epochs_done(trainer, best), train_seconds=round(train_seconds, 1), best_checkpoint=best or None)
+    metrics.update(epochs=epochs_done(trainer, best), train_seconds=round(train_seconds, 1), best_checkpoint=best or None, precision=str(trainer.precision))
 
     if trainer.is_global_zero:
         out = Path(cfg.paths.output_dir)

@@ -122,6 +122,7 @@ def test_a_run_is_judged_at_its_own_precision_everywhere(job, fixture_data):
     loaded = load_job(job)
     model, dm = load_model(loaded), build_datamodule(loaded)
     classifier = load_or_train(loaded.cfg.classifier, dm, loaded.cfg.paths.cache_dir, accelerator="cpu")
+    assert loaded.precision == json.loads((job / "metrics.json").read_text())["precision"]  # recorded when it trained
     row = on_noise(model, dm, dm.noise, classifier, loaded.precision)
     assert row["psnr"] == pytest.approx(json.loads((job / "metrics.json").read_text())["test/psnr"], abs=1e-4)
 
