@@ -65,7 +65,7 @@ def cache_key(cfg: DictConfig, source: IDXSource, val_size: int, split_seed: int
     """A hash of everything that defines the trained classifier."""
     identity = {
         "classifier": OmegaConf.to_container(cfg, resolve=True),
-        "data": {role: f["md5"] for role, f in source.files.items()},
+        "data": source.checksums(),
         "split": [val_size, split_seed, image_size],
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

@@ -104,7 +104,7 @@ def fit_and_score(model, x_train: np.ndarray, y_train: np.ndarray, x_test: np.nd
 def control_key(dm: DenoisingDataModule, settings: ProbeSettings, latent_dim: int) -> str:
     """What the control's result depends on: the data, the noise and the SVM, not the model."""
     identity = {
-        "data": {role: f["md5"] for role, f in dm.source.files.items()},
+        "data": dm.source.checksums(),
         "noise": [dm.noise.name, dm.noise.params()],
         "settings": [settings.inputs, settings.kernel, settings.C, settings.gamma, settings.n_train, settings.seed],
         "latent_dim": latent_dim,

