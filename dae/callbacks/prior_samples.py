@@ -6,8 +6,9 @@ from dae import figures
 
 
 class PriorSamples(L.Callback):
-    """For a generative model (a network with ``sample(n, generator)``: the VAE), images decoded from
-    the prior, one row of ten per seed, saved to ``path`` at the end of fit; other models: nothing."""
+    """For a generative model (a network with ``sample(n, generator)``: the VAE), ``rows`` rows of ten
+    images decoded from the prior (a generator seeded with ``seed``), saved to ``path`` at the end of
+    fit; for other models, nothing."""
 
     def __init__(self, path: str, rows: int = 4, seed: int = 0) -> None:
         self.path, self.rows, self.seed = path, rows, seed
