@@ -27,9 +27,9 @@ from hydra.utils import instantiate
 from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 
-from dae.classifier import load_or_train, predict
+from dae.classifier import load_or_train
 from dae.data.datamodule import fixed_noise, to_unit
-from dae.denoiser import ImageQuality
+from dae.evaluate import judge
 from dae.files import write_csv, write_json, write_text
 from dae.inference import denoise
 from dae.jobs import JobError, is_sweep, load_job, load_model, sweep_jobs
@@ -155,17 +155,6 @@ def tune(name: str, values: dict, thresholds: Sequence[float], noisy: np.ndarray
     return {"plain": plain, "threshold": thresholded}
 
 
-def score(denoised: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor, labels: np.ndarray, classifier, crop: int) -> dict:
-    quality = ImageQuality(crop)
-    quality.update(noisy, denoised, clean, torch.zeros(()))
-    q = quality.compute()
-    return {
-        "psnr": float(q["psnr"]),
-        "ssim": float(q["ssim"]),
-        "acc_denoised": float((predict(classifier, denoised) == labels).mean()),
-    }
-
-
 # ----------------------------------------------------------------------------- autoencoders
 
 
@@ -233,7 +222,7 @@ def baselines(cfg: DictConfig, out_dir: Path) -> list[dict]:
                 out, seconds = outputs[key]
                 denoised = torch.from_numpy(zero_threshold(out, threshold)).unsqueeze(1)
                 row = {"noise": noise_name, "method": label, "params": json.dumps(p), "threshold": threshold, "ms_per_image": 1000 * seconds, "val_psnr": val}
-                row.update(score(denoised, test_noisy, test_clean, labels, classifier, crop))
+                row.update(judge(denoised, test_noisy, test_clean, labels, classifier, crop))
                 rows.append(row)
                 log.info("%s / %s %s t=%g: PSNR %.2f dB, SSIM %.4f, M %.4f, %.2f ms/image", noise_name, label, p, threshold, row["psnr"], row["ssim"], row["acc_denoised"], row["ms_per_image"])
         for job, model in jobs:
@@ -244,7 +233,7 @@ def baselines(cfg: DictConfig, out_dir: Path) -> list[dict]:
             denoised = denoise(model, test_noisy, precision=job.precision)
             seconds = (time.process_time() - start) / len(test_noisy)
             row = {"noise": noise_name, "method": f"autoencoder {job.folder.name}", "params": "", "threshold": 0.0, "ms_per_image": 1000 * seconds}
-            row.update(score(denoised, test_noisy, test_clean, labels, classifier, crop))
+            row.update(judge(denoised, test_noisy, test_clean, labels, classifier, crop))
             rows.append(row)
             log.info("%s / autoencoder %s: PSNR %.2f dB, SSIM %.4f, M %.4f", noise_name, job.folder.name, row["psnr"], row["ssim"], row["acc_denoised"])
     write_csv(out_dir / "baselines.csv", rows, COLUMNS)

@@ -77,14 +77,20 @@ def on_noise(model: L.LightningModule, datamodule, noise, classifier, precision:
     clean, labels = to_unit(datamodule.test_x), datamodule.test_y.numpy()
     noisy = fixed_noise(noise, datamodule.test_x, "test")
     denoised = denoise(model, noisy, precision=precision)
-    quality = ImageQuality(model.hparams.get("crop", 2))
+    scores = judge(denoised, noisy, clean, labels, classifier, model.hparams.get("crop", 2))
+    return {**scores, "acc_noisy": float((predict(classifier, noisy) == labels).mean())}
+
+
+def judge(denoised: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor, labels, classifier, crop: int) -> dict:
+    """PSNR and SSIM of ``denoised`` images (and PSNR of their ``noisy`` inputs) over the area inside
+    ``crop`` pixels of the border, and classifier M's accuracy on ``denoised``: how any denoiser is scored."""
+    quality = ImageQuality(crop)
     quality.update(noisy, denoised, clean, torch.zeros(()))
     scores = quality.compute()
     return {
         "noisy_psnr": float(scores["noisy_psnr"]),
         "psnr": float(scores["psnr"]),
         "ssim": float(scores["ssim"]),
-        "acc_noisy": float((predict(classifier, noisy) == labels).mean()),
         "acc_denoised": float((predict(classifier, denoised) == labels).mean()),
     }
 
