@@ -163,9 +163,9 @@ def autoencoder_jobs(runs: Sequence[str]) -> list:
     jobs = []
     for run in runs:
         folder = Path(str(run)).expanduser().resolve()
-        folders = sweep_jobs(folder) if folder.is_dir() and is_sweep(folder) else [folder]
-        for f in folders:
-            if is_sweep(folder) and not (f / "metrics.json").is_file():
+        sweep = folder.is_dir() and is_sweep(folder)
+        for f in sweep_jobs(folder) if sweep else [folder]:
+            if sweep and not (f / "metrics.json").is_file():
                 log.warning("%s: skipped (the job did not finish)", f)
                 continue
             job = load_job(f)
