@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = (
     "job", "status", "test_psnr", "test_ssim", "noisy_psnr", "acc_clean", "acc_noisy", "acc_denoised",
-    "acc_reconstructed", "probe_acc", "probe_control", "epochs", "train_seconds", "error",
+    "acc_reconstructed", "probe_acc", "probe_control", "parameters", "epochs", "train_seconds", "error",
 )  # fmt: skip
 
 
@@ -66,6 +66,12 @@ def validation_losses(folder: Path) -> list[float]:
     return values[:epochs] if epochs else values  # after them: the final validation of the best checkpoint
 
 
+def parameters(folder: Path) -> int:
+    """The trainable parameters of the job's network, counted on the network its config builds."""
+    net = instantiate(OmegaConf.load(folder / ".hydra" / "config.yaml").model.net)
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
 def job_row(folder: Path) -> dict:
     """One row of the report: what the job's files say."""
     metrics = _json(folder / "metrics.json")
@@ -79,6 +85,7 @@ def job_row(folder: Path) -> dict:
         test_psnr=metrics.get("test/psnr"),
         test_ssim=metrics.get("test/ssim"),
         noisy_psnr=metrics.get("test/noisy_psnr"),
+        parameters=parameters(folder),
         epochs=metrics.get("epochs"),
         train_seconds=metrics.get("train_seconds"),
         probe_acc=probe.get("accuracy"),
@@ -131,16 +138,16 @@ def shown(folder: Path) -> str:
 
 
 def to_markdown(folder: Path, rows: list[dict], figures_written: list[str], out: Path | None = None) -> str:
-    head = "| job | test PSNR | SSIM | noisy PSNR | acc clean | acc noisy | acc denoised | acc reconstructed | probe | epochs | train s |"
+    head = "| job | test PSNR | SSIM | noisy PSNR | acc clean | acc noisy | acc denoised | acc reconstructed | probe | parameters | epochs | train s |"
     command = f"python -m dae.report {shown(folder)}" + (f" --out {shown(out)}" if out is not None and out != folder else "")
-    lines = [f"# Sweep report: {folder.name}", "", f"`{command}`", "", head, "|" + " --- |" * 11]
+    lines = [f"# Sweep report: {folder.name}", "", f"`{command}`", "", head, "|" + " --- |" * 12]
     for r in rows:
         if r["status"] != "ok":
-            lines.append(f"| `{r['job']}` | failed: {r['error']} |" + " |" * 9)
+            lines.append(f"| `{r['job']}` | failed: {r['error']} |" + " |" * 10)
             continue
         cells = [_cell(r["test_psnr"], 2), _cell(r["test_ssim"]), _cell(r["noisy_psnr"], 2)]
         cells += [_cell(r[f"acc_{n}"]) for n in ("clean", "noisy", "denoised", "reconstructed")]
-        cells += [_cell(r["probe_acc"]), _cell(r["epochs"]), _cell(r["train_seconds"], 0)]
+        cells += [_cell(r["probe_acc"]), f"{r['parameters']:,}", _cell(r["epochs"]), _cell(r["train_seconds"], 0)]
         lines.append(f"| `{r['job']}` | " + " | ".join(cells) + " |")
     lines.append("")
     lines += [f"![{name}]({name})" for name in figures_written]

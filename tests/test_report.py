@@ -7,6 +7,8 @@ import shutil
 from dae.report import validation_losses
 from tests.conftest import fixture_overrides, run_module
 
+CONV_AE_PARAMETERS = 1_793_153  # the design's autoencoder at its default widths and 128-d latent
+
 
 def test_report_has_one_row_per_job_figures_and_failed_jobs(fixture_data, tmp_path):
     sweep = tmp_path / "sweep"
@@ -30,6 +32,7 @@ def test_report_has_one_row_per_job_figures_and_failed_jobs(fixture_data, tmp_pa
         metrics = json.loads((job / "metrics.json").read_text())
         assert row["status"] == "ok" and float(row["test_psnr"]) == metrics["test/psnr"]
         assert 0 <= float(row["acc_denoised"]) <= 1 and row["epochs"] == "2"
+        assert int(row["parameters"]) == CONV_AE_PARAMETERS
         assert len(validation_losses(job)) == 2  # one point per epoch (the final validation is not a third)
     assert rows[2]["status"] == "failed" and rows[2]["error"] == "ValueError: noise.sigma=-1.0 is out of range: allowed >= 0.0"
     markdown = (sweep / "report.md").read_text()

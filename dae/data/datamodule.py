@@ -76,7 +76,7 @@ class DenoisingDataModule(L.LightningDataModule):
         source: IDXSource,
         noise: Noise,
         batch_size: int = 128,
-        eval_batch_size: int = 1000,
+        eval_batch_size: int = 256,
         val_size: int = 5000,
         split_seed: int = 0,
         seed: int = 0,
