@@ -96,6 +96,29 @@ def report(labels: np.ndarray, predicted: np.ndarray) -> tuple[dict, str]:
     return classification_report(labels, predicted, output_dict=True, **kwargs), classification_report(labels, predicted, **kwargs)
 
 
+def clean_data(cfg: DictConfig, datamodule: DenoisingDataModule) -> DenoisingDataModule:
+    """The dataset of ``datamodule`` (source, split, image size), without noise, in M's batches."""
+    data = DenoisingDataModule(datamodule.source, Identity(), batch_size=cfg.batch_size, val_size=datamodule.val_size, split_seed=datamodule.split_seed, seed=cfg.seed, image_size=datamodule.image_size)
+    data.setup()
+    return data
+
+
+def fit(cfg: DictConfig, data: DenoisingDataModule, accelerator: str = "auto") -> nn.Module:
+    """A classifier of config ``cfg`` trained on the training images of ``data`` (its clean
+    ``train_x``); returned in eval mode, on the CPU."""
+    # Seeded before its weights are drawn, so M is the same whoever trains it (dae.classifier or the
+    # first training run); the caller's random state is left as it was.
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed)
+        module = ClassifierModule(instantiate(cfg.net), instantiate(cfg.optimizer), cfg.lr)
+        trainer = L.Trainer(
+            max_epochs=cfg.max_epochs, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+            enable_model_summary=False, num_sanity_val_steps=0,
+        )
+        trainer.fit(module, datamodule=data)
+    return module.net.cpu().eval()
+
+
 def load_or_train(cfg: DictConfig, datamodule: DenoisingDataModule, cache_dir: str | Path, refresh: bool = False, accelerator: str = "auto") -> nn.Module:
     """Classifier M for this config and dataset: from the cache, or trained now and cached.
 
@@ -112,18 +135,8 @@ def load_or_train(cfg: DictConfig, datamodule: DenoisingDataModule, cache_dir: s
             log.info("classifier M: loaded from %s", weights)
             return net.eval()
         log.info("classifier M: training (%d epochs) into %s", cfg.max_epochs, folder)
-        data = DenoisingDataModule(datamodule.source, Identity(), batch_size=cfg.batch_size, val_size=datamodule.val_size, split_seed=datamodule.split_seed, seed=cfg.seed, image_size=datamodule.image_size)
-        # Seeded before its weights are drawn, so M is the same whoever trains it (dae.classifier or the
-        # first training run); the caller's random state is left as it was.
-        with torch.random.fork_rng():
-            torch.manual_seed(cfg.seed)
-            module = ClassifierModule(instantiate(cfg.net), instantiate(cfg.optimizer), cfg.lr)
-            trainer = L.Trainer(
-                max_epochs=cfg.max_epochs, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
-                enable_model_summary=False, num_sanity_val_steps=0,
-            )
-            trainer.fit(module, datamodule=data)
-        net = module.net.cpu().eval()
+        data = clean_data(cfg, datamodule)
+        net = fit(cfg, data, accelerator)
         clean_report, text = report(data.test_y.numpy(), predict(net, to_unit(data.test_x)))
         buffer = io.BytesIO()
         torch.save(net.state_dict(), buffer)

@@ -117,7 +117,7 @@ def job(fixture_data, tmp_path_factory) -> Path:
     callback), shared by the tests that read a finished job."""
     folder = tmp_path_factory.mktemp("job") / "run"
     done = run_module(
-        "dae.train", f"hydra.run.dir={folder}", "trainer.max_epochs=1", "callbacks=with_probe", "+callbacks.svm_probe.n_train=300", "+callbacks.svm_probe.n_embed=100",
+        "dae.train", f"hydra.run.dir={folder}", "trainer.max_epochs=1", "callbacks=with_probe", "callbacks.svm_probe.n_train=300", "+callbacks.svm_probe.n_embed=100",
         *fixture_overrides(*fixture_data),
     )
     assert done.returncode == 0, done.stderr[-3000:]
