@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dae.allocator import keep_freed_memory
+from dae.callbacks import TrainingClock
 from dae.files import write_json
 from dae.jobs import JobError, load_job, quote_path_overrides
 from dae.sweep import in_sweep, record_failure
@@ -58,7 +59,7 @@ def build(cfg: DictConfig):
     noise = instantiate(cfg.noise)
     datamodule = instantiate(cfg.data, noise=noise)
     model = build_model(cfg)
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None] + [TrainingClock()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values() if c is not None]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return datamodule, model, trainer
@@ -82,9 +83,11 @@ def train(cfg: DictConfig, resume_from: str | Path | None = None) -> dict[str, f
         if hasattr(callback, "prepare"):
             callback.prepare(trainer, datamodule)
 
+    # A resumed run counts the time its checkpoint had trained for (dae.callbacks.TrainingClock) too.
+    before = float(torch.load(resume_from, map_location="cpu", weights_only=True).get("train_seconds", 0.0)) if resume_from else 0.0
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
-    train_seconds = time.perf_counter() - start
+    train_seconds = before + time.perf_counter() - start
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt = "best" if best else None  # fast_dev_run saves no checkpoint: judge the weights in memory

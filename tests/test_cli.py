@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from tests.conftest import fixture_overrides, run_module
 
@@ -128,12 +129,19 @@ def test_run_killed_in_its_second_epoch_resumes_to_the_same_metrics(fixture_data
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL and not (killed / "metrics.json").exists()
 
+    # The checkpoint carries the time trained so far; the resumed run adds its own to it. (Set to 1000 s
+    # here, so that the sum cannot be mistaken for the resumed part alone.)
+    last = killed / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    assert 0 < checkpoint["train_seconds"] < 120
+    torch.save({**checkpoint, "train_seconds": 1000.0}, last)
     done = run_module("dae.train", f"resume={killed}")  # no other override: the job's own config
     assert done.returncode == 0, done.stderr[-3000:]
     first, resumed = (json.loads((folder / "metrics.json").read_text()) for folder in (whole, killed))
     for key in ("val/psnr", "test/psnr", "test/ssim", "test/loss"):
         assert resumed[key] == pytest.approx(first[key], abs=1e-5), key
     assert resumed["epochs"] == first["epochs"] == 6
+    assert resumed["train_seconds"] > 1000
 
 
 def test_resume_needs_a_job_folder_with_a_checkpoint(fixture_data, tmp_path):

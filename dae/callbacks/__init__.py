@@ -7,5 +7,6 @@ from dae.callbacks.nonfinite_loss import StopOnNonFiniteLoss
 from dae.callbacks.prior_samples import PriorSamples
 from dae.callbacks.reconstruction_grid import ReconstructionGrid
 from dae.callbacks.svm_probe import SVMProbe
+from dae.callbacks.training_clock import TrainingClock
 
-__all__ = ["CheckpointOnInterrupt", "ClassifierReport", "LossCurves", "PriorSamples", "ReconstructionGrid", "SVMProbe", "StopOnNonFiniteLoss"]
+__all__ = ["CheckpointOnInterrupt", "ClassifierReport", "LossCurves", "PriorSamples", "ReconstructionGrid", "SVMProbe", "StopOnNonFiniteLoss", "TrainingClock"]
