@@ -99,6 +99,7 @@ def report(labels: np.ndarray, predicted: np.ndarray) -> tuple[dict, str]:
 def clean_data(cfg: DictConfig, datamodule: DenoisingDataModule) -> DenoisingDataModule:
     """The dataset of ``datamodule`` (source, split, image size), without noise, in M's batches."""
     data = DenoisingDataModule(datamodule.source, Identity(), batch_size=cfg.batch_size, val_size=datamodule.val_size, split_seed=datamodule.split_seed, seed=cfg.seed, image_size=datamodule.image_size)
+    data.prepare_data()  # M may be trained before the run's own data module has fetched the files
     data.setup()
     return data
 

@@ -197,3 +197,18 @@ def test_other_datasets_train_unchanged_on_a_fixture(dataset, tmp_path):
     ]
     metrics = train(compose_train(overrides, tmp_path / "job"))
     assert metrics["test/psnr"] > 0 and (tmp_path / "job" / "classifier_report.json").is_file()
+
+
+def test_a_first_training_fetches_the_data_before_classifier_m_trains(tmp_path, mirror):
+    """A fresh clone: no data yet. M is trained before the run's data module starts, so it fetches the files.
+    (The mirror holds 30 training images: too few for a digit grid from 10 validation images.)"""
+    from tests.conftest import fixture_overrides, run_module
+
+    url, md5s = mirror
+    empty = tmp_path / "data"
+    replaced = ("data.source.mirrors=", "data.val_size=")
+    overrides = [o for o in fixture_overrides(empty, md5s) if not o.startswith(replaced)]
+    done = run_module("dae.train", f"hydra.run.dir={tmp_path / 'run'}", "trainer.fast_dev_run=true", "data.val_size=10", "callbacks.reconstruction_grid=null", f"data.source.mirrors=[{url}]", *overrides)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in empty.iterdir() if p.is_file()) == sorted(FILES.values())
+    assert list((empty / "cache" / "classifier").glob("*/model.pt"))  # M trained on the fetched files
