@@ -2,11 +2,14 @@
 
 import json
 
+from dae.config import PROJECT_ROOT
 from tests.conftest import fixture_overrides, run_module
 
 
 def test_bench_writes_three_rates_and_two_ratios(fixture_data, tmp_path):
-    out = tmp_path / "bench"
+    outputs = tmp_path / "outputs"
+    default_runs = PROJECT_ROOT / "outputs" / "runs"  # where a stray run folder would land, before overrides apply
+    runs_before = set(default_runs.iterdir()) if default_runs.is_dir() else set()
     done = run_module(
         "dae.bench",
         "bench.steps=3",
@@ -14,10 +17,14 @@ def test_bench_writes_three_rates_and_two_ratios(fixture_data, tmp_path):
         "bench.repeats=2",
         "bench.tutorial_workers=1",
         "trainer.precision=32-true",
-        f"hydra.run.dir={out}",
+        f"paths.log_dir={outputs}",
         *fixture_overrides(*fixture_data),
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    (out,) = (outputs / "bench").iterdir()
+    assert sorted(p.name for p in outputs.iterdir()) == ["bench"]
+    # Merging bench.yaml over the training config's run folder resolved it, which claimed an empty outputs/runs/<time>/.
+    assert (set(default_runs.iterdir()) if default_runs.is_dir() else set()) == runs_before
     result = json.loads((out / "bench.json").read_text())
     assert set(result["samples_per_s"]) == {"bare", "project", "tutorial"}
     assert all(rate > 0 for rate in result["samples_per_s"].values())
