@@ -31,10 +31,13 @@ class TensorBatches(Dataset):
     def __len__(self) -> int:
         return len(self.tensors[0])
 
-    def __getitem__(self, item: tuple[torch.Tensor, int | None]) -> tuple[torch.Tensor, ...]:
+    def __getitem__(self, item: tuple[torch.Tensor, int | None]) -> tuple:
         indices, seed = item
+        # On a GPU the indices go over without waiting (a blocking copy would stall every step), and the
+        # seed stays a Python int: as a tensor it would travel to the device and have to come back.
+        indices = indices.to(self.tensors[0].device, non_blocking=True)
         sliced = tuple(t[indices] for t in self.tensors)
-        return sliced if seed is None else (*sliced, torch.tensor(seed, dtype=torch.int64))
+        return sliced if seed is None else (*sliced, seed)
 
 
 class EpochBatchSampler(Sampler):
