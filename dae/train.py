@@ -51,6 +51,7 @@ def build_model(cfg: DictConfig) -> L.LightningModule:
     model = instantiate(cfg.model, loss=loss, scheduler=scheduler)
     if cfg.get("compile"):
         model.net.compile()
+        model.cuda_graph = False  # compiled code is not captured by hand (torch.compile has its own graph modes)
     return model
 
 
