@@ -227,6 +227,8 @@ def bench(cfg: DictConfig, out_dir: Path) -> dict:
     if cfg.bench.steps < 1 or cfg.bench.repeats < 1 or (cfg.bench.project_steps is not None and cfg.bench.project_steps < 1):
         raise ValueError(f"bench.steps={cfg.bench.steps}, bench.project_steps={cfg.bench.project_steps} and bench.repeats={cfg.bench.repeats} must be at least 1 (project_steps: or null).")
     device, _ = device_of(cfg), autocast_dtype(cfg)  # bad values fail here, before any work
+    # The Trainer sets cuDNN's algorithm search from trainer.benchmark; the plain loops follow it too.
+    torch.backends.cudnn.benchmark = bool(OmegaConf.select(cfg, "trainer.benchmark", default=None))
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed)
     datamodule = instantiate(cfg.data, noise=instantiate(cfg.noise))
