@@ -162,10 +162,10 @@ class Denoiser(L.LightningModule):
 
     def _log_train_loss(self, loss: torch.Tensor, n: int, batch_idx: int) -> None:
         """``train/loss_step`` on the steps the logger writes (every ``trainer.log_every_n_steps``), and
-        ``train/loss_epoch``, the epoch's mean over images, once, at its last batch. ``self.log`` costs
-        a fraction of a millisecond of Python, as much as a GPU step; calling it twice per step made
-        the epoch about a third slower on a GPU. The step value is this process's; the epoch mean is
-        reduced across processes once, at the epoch's end."""
+        ``train/loss_epoch``, the epoch's mean over images, once, at its last batch. Each ``self.log``
+        call costs a fraction of a millisecond of Python, which on a GPU is as much as the network's
+        own step (experiments/gpu). The step value is this process's; the epoch mean is reduced
+        across processes once, at the epoch's end."""
         self.train_loss_sum.add_(loss.detach().float(), alpha=n)
         self.train_loss_count += n
         every = self.trainer.log_every_n_steps
