@@ -1,0 +1,51 @@
+"""Where the host's time goes in the project's training path: ``Trainer.fit`` as ``dae.train`` builds it,
+for two epochs, under cProfile, after one untimed epoch (warm-up, graph capture).
+
+    python experiments/gpu/profile_fit.py trainer.accelerator=gpu [overrides]
+
+Prints the seconds per step of the profiled epochs and the functions with the most time of their own
+(``tottime``) and in total (``cumtime``), Python and C calls alike. On a GPU, time inside a CUDA call is
+launch time; a wait for the device shows as the call that waits (``item``, ``synchronize``, a copy).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+import dae  # noqa: F401 - registers the configs' resolvers
+from dae.train import build
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def main(overrides: list[str]) -> None:
+    out = tempfile.mkdtemp(prefix="profile_fit_")
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="train"):
+        cfg = compose("train", overrides=["callbacks.classifier_report=null", f"paths.output_dir={out}", "trainer.max_epochs=1", *overrides])
+    datamodule, model, trainer = build(cfg)
+    trainer.fit(model, datamodule=datamodule)  # warm-up epoch: allocations, kernel choices, CUDA graphs
+    steps = trainer.num_training_batches * 2
+    profiler = cProfile.Profile()
+    trainer.fit_loop.max_epochs = 3
+    start = time.perf_counter()
+    profiler.enable()
+    trainer.fit(model, datamodule=datamodule)
+    profiler.disable()
+    seconds = time.perf_counter() - start
+    print(f"{steps} steps in {seconds:.2f} s: {seconds / steps * 1e3:.2f} ms per step, validation and epoch ends included")
+    for key in ("tottime", "cumulative"):
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats(key).print_stats(35)
+        print(text.getvalue().replace(str(Path(sys.prefix)), "<env>"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
