@@ -155,15 +155,14 @@ class DenoisingDataModule(L.LightningDataModule):
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         if all(t.device == device for t in batch if isinstance(t, torch.Tensor)):
-            return batch  # sliced where the splits live, the training device: Lightning's generic move would cost more Python than a GPU step
+            return batch  # sliced on the training device already; Lightning's generic move costs a GPU step's time in Python
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
-
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if len(batch) == 3 and isinstance(batch[2], int):  # a training batch: (clean uint8, label, seed)
             clean_u8, labels, seed = batch
             clean = to_unit(clean_u8)
-            generator = torch.Generator(device=clean.device).manual_seed(int(seed))
+            generator = torch.Generator(device=clean.device).manual_seed(seed)
             noise = self.noise
             if self.train_levels is not None:
                 low, high = self.train_levels
