@@ -32,7 +32,7 @@ step() {  # step <name> <python args...>: run it within what is left of the budg
   local start=$SECONDS
   timeout "$left" python3 "$@" > "$LOGS/$name.log" 2>&1
   echo "== $name: rc=$? in $((SECONDS - start)) s: $*"
-  grep -E "ratio_vs|^(bare|project|tutorial) |test PSNR|denoised|probe accuracy|passed|failed|Error|cuda_graph|ms per step" "$LOGS/$name.log" | tail -n 6
+  grep -E "ratio_vs|^(bare|project|tutorial) |test PSNR|denoised|probe accuracy|passed|failed|Error|cuda_graph|ms per step|samples/s" "$LOGS/$name.log" | tail -n 6
 }
 B="-m dae.bench trainer.accelerator=$ACC bench.steps=$STEPS $BENCH"
 # In order of need: what does not fit in BUDGET is skipped.
@@ -40,6 +40,7 @@ step tests -m pytest -q -x tests/test_cuda_graph.py tests/test_noise.py tests/te
 step bench_default $B
 step train -m dae.train trainer.accelerator=$ACC $TRAIN
 step profile experiments/gpu/profile_fit.py trainer.accelerator=$ACC $TRAIN  # where the host's time goes per step
+step step_graph experiments/gpu/step_graph.py trainer.accelerator=$ACC  # the bare step eager, with graphed passes, and wholly captured
 step bench_no_graph $B model.cuda_graph=false bench.modes=[bare,project]
 step bench_fp32 $B trainer.precision=32-true bench.modes=[bare,project]
 step bench_compile $B compile=true bench.modes=[bare,project]
