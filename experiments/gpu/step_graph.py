@@ -8,37 +8,28 @@ bare step (one real batch on the device, as ``python -m dae.bench`` times it) th
 
     python experiments/gpu/step_graph.py trainer.accelerator=gpu [overrides]
 
-On a CPU only ``eager`` and ``passes`` run (they are the same there). Prints one line per way.
+Each is timed as the bench times its modes (``dae.bench.timed``: one untimed run, then 3 timed runs of
+200 steps, median). On a CPU only ``eager`` and ``passes`` run (they are the same there).
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from omegaconf import open_dict
 
 import dae  # noqa: F401 - registers the configs' resolvers
-from dae.bench import Stepper, autocast_dtype, device_of, sync
+from dae.bench import autocast_dtype, bare, device_of, timed
 from dae.data.datamodule import to_unit
 from dae.train import build_model
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-STEPS, WARMUP = 200, 50
-
-
-def rate(step, device: torch.device, batch: int) -> float:
-    for _ in range(WARMUP):
-        step()
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(STEPS):
-        step()
-    sync(device)
-    return STEPS * batch / (time.perf_counter() - start)
+STEPS, REPEATS = 200, 3
 
 
 def whole_step(cfg, noisy: torch.Tensor, clean: torch.Tensor, dtype: torch.dtype | None):
@@ -84,17 +75,21 @@ def main(overrides: list[str]) -> None:
     datamodule = instantiate(cfg.data, noise=instantiate(cfg.noise))
     datamodule.prepare_data()
     datamodule.setup("fit")
-    clean = to_unit(datamodule.train_x[: datamodule.batch_size]).to(device)
-    noisy = datamodule.noise(clean, torch.Generator(device=device).manual_seed(0))
-    print(f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}, {cfg.trainer.precision}, batch {len(clean)}")
+    print(f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}, {cfg.trainer.precision}, batch {datamodule.batch_size}")
     for name, graphs in (("eager", False), ("passes", True)):
-        model = build_model(cfg)
-        model.cuda_graph = graphs
-        stepper = Stepper(model, device, dtype)
-        print(f"{name:<8}{rate(lambda: stepper(noisy, clean), device, len(clean)):>10.0f} samples/s", flush=True)
+        with open_dict(cfg):
+            cfg.model.cuda_graph = graphs
+        print(f"{name:<8}{statistics.median(bare(cfg, datamodule, device, STEPS, REPEATS)):>10.0f} samples/s", flush=True)
     if device.type == "cuda":
-        print(f"{'whole':<8}{rate(whole_step(cfg, noisy, clean, dtype), device, len(clean)):>10.0f} samples/s")
+        clean = to_unit(datamodule.train_x[: datamodule.batch_size]).to(device)  # the batch bare() steps on
+        noisy = datamodule.noise(clean, torch.Generator(device=device).manual_seed(0))
+        replay = whole_step(cfg, noisy, clean, dtype)
 
+        def run() -> None:
+            for _ in range(STEPS):
+                replay()
+
+        print(f"{'whole':<8}{statistics.median(timed(run, STEPS * len(clean), REPEATS, device)):>10.0f} samples/s")
 
 if __name__ == "__main__":
     main(sys.argv[1:])
