@@ -34,8 +34,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader, Dataset
 
 from dae.allocator import keep_freed_memory
+from dae.cuda_graphs import StepGraphs
 from dae.data import idx
 from dae.data.datamodule import to_unit
+from dae.denoiser import fused_on_gpu
 from dae.files import write_json
 from dae.train import build, build_model
 
@@ -72,18 +74,24 @@ def sync(device: torch.device) -> None:
 
 class Stepper:
     """One optimisation step of ``net`` on ``(noisy, clean)`` in the network's range, under autocast
-    (with a gradient scaler for float16), as a plain loop does it."""
+    (with a gradient scaler for float16), as a plain loop does it; on a GPU with ``model.cuda_graph``,
+    replayed whole from CUDA graphs as the project's training replays it (dae/cuda_graphs.py)."""
 
     def __init__(self, module: L.LightningModule, device: torch.device, dtype: torch.dtype | None) -> None:
         self.module, self.device, self.dtype = module.to(device).train(), device, dtype
-        self.optimizer = module.optimizer(params=module.parameters())
+        graphs = module.step_graphs_apply(device, scaler=dtype == torch.float16)
+        self.optimizer = (fused_on_gpu(module.optimizer) if graphs else module.optimizer)(params=module.parameters())
+        self.graphs = StepGraphs(module) if graphs else None
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
     def __call__(self, noisy: torch.Tensor, clean: torch.Tensor) -> None:
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            _, loss = self.module._step((noisy, clean, None))
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+            loss = self.graphs.replay(noisy, clean) if self.graphs is not None else None  # None: step eagerly
+            if loss is None:
+                _, loss = self.module._step((noisy, clean, None))
+                self.optimizer.zero_grad(set_to_none=True)
+        if loss.requires_grad:
+            self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -12,9 +13,9 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-log = logging.getLogger(__name__)
+from dae.cuda_graphs import MAX_GRAPHS, StepGraphs, graph_passes
 
-MAX_GRAPHS = 4  # batch shapes captured per run: the full batch and the epoch's last, shorter one
+log = logging.getLogger(__name__)
 
 
 class ImageQuality(nn.Module):
@@ -66,13 +67,16 @@ class Denoiser(L.LightningModule):
         crop: border pixels excluded from the metrics (2: the padding of 28 x 28 to 32 x 32).
         channels_last: keep the network's weights and inputs in channels-last memory order;
             the same numbers, computed faster by oneDNN on CPUs and by tensor cores on GPUs.
-        cuda_graph: on a GPU, run the network's training forward and backward passes as CUDA
-            graphs (``torch.cuda.make_graphed_callables``, one pair per batch shape, captured at
-            the first step of that shape): the same kernels, launched at once instead of one by
-            one from Python, which is what bounds a step of this small network on a GPU. Ignored
-            on the CPU, across several processes and under ``compile=true``. Only for networks
-            whose forward pass is a pure function of its input (not the VAE: its loss reads
-            values its forward pass leaves behind).
+        cuda_graph: on a GPU, replay training steps from CUDA graphs (dae/cuda_graphs.py): the
+            same kernels, launched at once instead of one by one from Python, which is what bounds
+            a step of this small network on a GPU. Forward pass, loss and backward pass are one
+            graph (:class:`~dae.cuda_graphs.StepGraphs`; Lightning's zero-grad and backward hooks
+            then stand aside, the graph having done both), the optimizer's update stays
+            Lightning's (with Adam's fused kernel unless the optimizer config sets ``fused``).
+            Under float16's gradient scaler or ``accumulate_grad_batches`` only the network's
+            passes are graphs. Ignored on the CPU, across several processes and under
+            ``compile=true``. Only for networks whose forward pass is a pure function of its
+            input (not the VAE: its loss reads values its forward pass leaves behind).
     """
 
     def __init__(
@@ -93,7 +97,9 @@ class Denoiser(L.LightningModule):
         self.net, self.loss = net.to(memory_format=self.memory_format), loss
         self.optimizer, self.scheduler = optimizer, scheduler
         self.cuda_graph = cuda_graph
-        self._graphs: dict[tuple, nn.Module] = {}  # a plain dict: the graphed copies are not submodules, not in checkpoints
+        self._graphs: dict[tuple, nn.Module] = {}  # graphed passes; a plain dict: not submodules, not in checkpoints
+        self._step_graphs: StepGraphs | None = None  # set by configure_optimizers where they apply
+        self._replayed = False  # this step's loss and gradients came from a graph
         self.val_quality = ImageQuality(crop)
         self.test_quality = ImageQuality(crop)
 
@@ -115,9 +121,13 @@ class Denoiser(L.LightningModule):
         output = self._graphed(x) if self._graphs_apply(x) else self.net(x)
         return output, self.loss(output, clean * 2 - 1)
 
+    def loss_of(self, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        """The training loss of a batch of [0, 1] images through the eager network: what
+        :class:`~dae.cuda_graphs.StepGraphs` captures."""
+        return self.loss(self.net(self._to_net(noisy)), clean * 2 - 1)
+
     def _graphs_apply(self, x: torch.Tensor) -> bool:
-        distributed = torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
-        return self.cuda_graph and self.training and x.is_cuda and torch.is_grad_enabled() and not distributed
+        return self.cuda_graph and self.training and x.is_cuda and torch.is_grad_enabled() and not _distributed()
 
     def _graphed(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a training batch, replayed from the CUDA graphs captured for its shape."""
@@ -125,28 +135,29 @@ class Denoiser(L.LightningModule):
         if key not in self._graphs:
             if len(self._graphs) >= MAX_GRAPHS:
                 return self.net(x)
-            self._graphs[key] = self._capture(x)
+            graphed = graph_passes(self.net, x)
+            if graphed is None:
+                self.cuda_graph = False
+                return self.net(x)
+            self._graphs[key] = graphed
         return self._graphs[key](x)
 
-    def _capture(self, x: torch.Tensor) -> nn.Module:
-        """Graphs of the network's forward and backward passes on batches like ``x``, captured as
-        autocast runs now (with its weight cache off, as capture requires). The capture's warm-up
-        passes update BatchNorm's running statistics; they are put back, so the run's numbers do
-        not depend on when graphs were captured. If capture fails, training goes on without graphs."""
-        buffers = [b.detach().clone() for b in self.net.buffers()]
-        try:
-            with torch.autocast("cuda", dtype=torch.get_autocast_dtype("cuda"), enabled=torch.is_autocast_enabled("cuda"), cache_enabled=False):
-                graphed = torch.cuda.make_graphed_callables(_Forward(self.net), (x.detach().clone(),))
-            log.info("model.cuda_graph: captured the network's training passes for batches of shape %s", tuple(x.shape))
-        except Exception as error:  # noqa: BLE001 - any failure to capture leaves the eager network, which always works
-            log.warning("model.cuda_graph: capture failed (%s: %s); training goes on without CUDA graphs", type(error).__name__, error)
-            self.cuda_graph, graphed = False, self.net
-        with torch.no_grad():
-            for buffer, saved in zip(self.net.buffers(), buffers):
-                buffer.copy_(saved)
-        return graphed
+    def step_graphs_apply(self, device: torch.device, scaler: bool = False, accumulate: int = 1) -> bool:
+        """Whether training steps on ``device`` can replay forward, loss and backward from
+        :class:`~dae.cuda_graphs.StepGraphs`: ``cuda_graph`` on, one CUDA device, no gradient scaler,
+        no accumulation, and a network without extra loss terms."""
+        return (
+            self.cuda_graph and device.type == "cuda" and not _distributed() and not scaler and accumulate == 1
+            and getattr(self.net, "regularisation", None) is None
+        )
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        noisy, clean, _ = batch
+        loss = self._step_graphs.replay(noisy, clean) if self._step_graphs is not None else None
+        self._replayed = loss is not None
+        if self._replayed:  # the gradients are in place already: see optimizer_zero_grad and backward
+            self._log_train_loss(loss, len(noisy), batch_idx)
+            return loss
         _, loss = self._step(batch)
         regularisation = getattr(self.net, "regularisation", None)  # e.g. the VAE's KL term
         if regularisation is not None:
@@ -201,7 +212,33 @@ class Denoiser(L.LightningModule):
         self.log("hp/test_psnr", values["psnr"], sync_dist=True)
 
     def configure_optimizers(self):
-        return configure_optimizers(self, self.optimizer, self.scheduler)
+        trainer = self.trainer
+        scaler = getattr(trainer.precision_plugin, "scaler", None) is not None
+        graphs = self.step_graphs_apply(self.device, scaler, trainer.accumulate_grad_batches)
+        self._step_graphs = StepGraphs(self) if graphs else None
+        return configure_optimizers(self, fused_on_gpu(self.optimizer) if graphs else self.optimizer, self.scheduler)
+
+    # After a replayed step (StepGraphs), the gradients are already in .grad: Lightning's closure,
+    # which zeroes them and runs backward after training_step, must leave them be.
+    def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer) -> None:
+        if not self._replayed:
+            super().optimizer_zero_grad(epoch, batch_idx, optimizer)
+
+    def backward(self, loss: torch.Tensor, *args, **kwargs) -> None:
+        if not self._replayed:
+            super().backward(loss, *args, **kwargs)
+
+
+def fused_on_gpu(optimizer: Callable[..., torch.optim.Optimizer]) -> Callable[..., torch.optim.Optimizer]:
+    """The optimizer with its fused CUDA kernel (one launch for all weights; Adam, AdamW, SGD), unless
+    it has none or its config chose: the update is what a CUDA-graph step leaves eager."""
+    if "fused" not in inspect.signature(getattr(optimizer, "func", optimizer)).parameters or "fused" in getattr(optimizer, "keywords", {}):
+        return optimizer
+    return functools.partial(optimizer, fused=True)
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
 
 
 def configure_optimizers(module: L.LightningModule, optimizer, scheduler):
@@ -214,15 +251,3 @@ def configure_optimizers(module: L.LightningModule, optimizer, scheduler):
         schedule = scheduler(optimizer=optimizer, total_steps=module.trainer.estimated_stepping_batches)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler(optimizer=optimizer), "interval": "epoch"}}
-
-
-class _Forward(nn.Module):
-    """``net``'s forward pass as a module of its own, for ``make_graphed_callables`` to replace its
-    ``forward``: ``net`` itself keeps its eager forward for evaluation and other batch shapes."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
