@@ -75,7 +75,8 @@ def sync(device: torch.device) -> None:
 class Stepper:
     """One optimisation step of ``net`` on ``(noisy, clean)`` in the network's range, under autocast
     (with a gradient scaler for float16), as a plain loop does it; on a GPU with ``model.cuda_graph``,
-    replayed whole from CUDA graphs as the project's training replays it (dae/cuda_graphs.py)."""
+    forward, loss and backward replayed from a CUDA graph as the project's training does it
+    (dae/cuda_graphs.py), then the optimizer's step."""
 
     def __init__(self, module: L.LightningModule, device: torch.device, dtype: torch.dtype | None) -> None:
         self.module, self.device, self.dtype = module.to(device).train(), device, dtype

@@ -63,3 +63,17 @@ def test_allocator_settings_are_accepted_on_linux():
     from dae.allocator import keep_freed_memory
 
     assert keep_freed_memory() is sys.platform.startswith("linux")
+
+
+def test_cuda_graph_steps_choose_adams_fused_kernel_and_stay_off_the_cpu():
+    from functools import partial
+
+    from dae.denoiser import Denoiser, fused_on_gpu
+
+    assert fused_on_gpu(partial(torch.optim.Adam, lr=1e-3)).keywords == {"lr": 1e-3, "fused": True}
+    assert fused_on_gpu(partial(torch.optim.Adam, fused=False)).keywords == {"fused": False}  # the config's choice stands
+    rmsprop = partial(torch.optim.RMSprop, lr=1e-3)  # no fused kernel: unchanged
+    assert fused_on_gpu(rmsprop) is rmsprop
+    model = Denoiser(ConvAutoencoder(), nn.L1Loss(), partial(torch.optim.Adam, lr=1e-3), cuda_graph=True)
+    assert model.step_graphs_apply(torch.device("cuda")) and not model.step_graphs_apply(torch.device("cpu"))
+    assert not model.step_graphs_apply(torch.device("cuda"), scaler=True) and not model.step_graphs_apply(torch.device("cuda"), accumulate=2)

@@ -13,11 +13,12 @@ BUDGET=${BUDGET:-420}
 STEPS=${STEPS:-100}
 BENCH=${BENCH:-}  # more bench overrides
 TRAIN=${TRAIN:-}  # more training overrides
+SKIP=${SKIP:-}    # names of steps to leave out, e.g. SKIP="bench_batches probe"
 LOGS=outputs/gpu_logs
 mkdir -p "$OUT" $LOGS data/cache/classifier
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD  # experiments/gpu/*.py import dae from the checkout
 if [ -d .devcarry ]; then  # a machine without the package index: Hydra, MNIST and classifier M carried in
-  export PYTHONPATH=$PWD/.devcarry/site
+  export PYTHONPATH=$PWD/.devcarry/site:$PYTHONPATH
   for f in .devcarry/mnist/*.gz; do gunzip -c "$f" > "data/$(basename "$f" .gz)"; done
   cp -r .devcarry/cache/classifier/* data/cache/classifier/
 fi
@@ -28,6 +29,7 @@ cat $LOGS/card.txt
 deadline=$((SECONDS + BUDGET - 30))  # 30 s kept for the summary and the archive
 step() {  # step <name> <python args...>: run it within what is left of the budget, log to $LOGS/<name>.log
   local name=$1 left=$((deadline - SECONDS)); shift
+  if [[ " $SKIP " == *" $name "* ]]; then echo "== $name: skipped (SKIP)"; return; fi
   if [ "$left" -lt 20 ]; then echo "== $name: skipped, out of time"; return; fi
   local start=$SECONDS
   timeout "$left" python3 "$@" > "$LOGS/$name.log" 2>&1
@@ -40,7 +42,6 @@ step tests -m pytest -q -x tests/test_cuda_graph.py tests/test_noise.py tests/te
 step bench_default $B
 step train -m dae.train trainer.accelerator=$ACC $TRAIN
 step profile experiments/gpu/profile_fit.py trainer.accelerator=$ACC $TRAIN  # where the host's time goes per step
-step step_graph experiments/gpu/step_graph.py trainer.accelerator=$ACC  # the bare step eager, with graphed passes, and wholly captured
 step bench_no_graph $B model.cuda_graph=false bench.modes=[bare,project]
 step bench_fp32 $B trainer.precision=32-true bench.modes=[bare,project]
 step bench_compile $B compile=true bench.modes=[bare,project]
