@@ -1,0 +1,55 @@
+"""A CPU stand-in for the GPU's question "what does the project path cost the host per step, over the
+bare step?": the bench with a network that does almost nothing, so that what is left is the host's work
+around it (Lightning's loop, data, noise, schedule, callbacks, validation). From the repository root:
+
+    B="trainer.accelerator=cpu trainer.precision=32-true model.net._target_=host_proxy.TinyNet model.channels_last=false data.batch_size=16 bench.modes=[bare,project] bench.steps=500"
+    PYTHONPATH=experiments/gpu python -m dae.bench $B                                        # as configured
+    PYTHONPATH=experiments/gpu python -m dae.bench $B model._target_=host_proxy.ManualDenoiser # manual optimization
+    NONE="callbacks.progress_bar=null callbacks.reconstruction_grid=null callbacks.loss_curves=null callbacks.prior_samples=null callbacks.checkpoint_on_interrupt=null callbacks.stop_on_nonfinite_loss=null callbacks.model_checkpoint=null logger.tensorboard=null +trainer.enable_checkpointing=false +trainer.enable_progress_bar=false +trainer.enable_model_summary=false"
+    PYTHONPATH=experiments/gpu python -m dae.bench $B $NONE                                  # no callbacks, no logger
+    PYTHONPATH=experiments/gpu python -m dae.bench $B $NONE trainer.limit_val_batches=0      # and no validation
+
+About 40 s each on a 2-core CPU; the results (three interleaved rounds) are in experiments/gpu/README.md.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dae.denoiser import Denoiser
+
+
+class TinyNet(nn.Module):
+    """One 1x1 convolution and Tanh: an autoencoder's interface (``forward``, ``encode``) at almost no cost."""
+
+    def __init__(self, **unused) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.conv(x))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).flatten(1)[:, :8]
+
+
+class ManualDenoiser(Denoiser):
+    """The Denoiser under Lightning's manual optimization: the same step, without the closure,
+    the automatic backward path and the optimizer-step hook chain."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        optimizer = self.optimizers()
+        _, loss = self._step(batch)
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        optimizer.step()
+        schedule = self.lr_schedulers()
+        if schedule is not None:
+            schedule.step()
+        self._log_train_loss(loss, len(batch[0]), batch_idx)
+        return loss
