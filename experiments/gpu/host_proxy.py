@@ -10,9 +10,16 @@ around it (Lightning's loop, data, noise, schedule, callbacks, validation). From
     PYTHONPATH=experiments/gpu python -m dae.bench $B $NONE trainer.limit_val_batches=0      # and no validation
 
 About 40 s each on a 2-core CPU; the results (three interleaved rounds) are in experiments/gpu/README.md.
+And the data path alone, one epoch of batches of 16, sliced, then sliced and made noisy:
+
+    python experiments/gpu/host_proxy.py
 """
 
 from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -53,3 +60,27 @@ class ManualDenoiser(Denoiser):
             schedule.step()
         self._log_train_loss(loss, len(batch[0]), batch_idx)
         return loss
+
+
+def data_cost(batch_size: int = 16) -> None:
+    """Microseconds per training batch of the data module: the slice alone, then the slice and its noise."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    import dae  # noqa: F401 - registers the configs' resolvers
+
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3", job_name="train"):
+        cfg = compose("train", overrides=[f"data.batch_size={batch_size}"])
+    datamodule = instantiate(cfg.data, noise=instantiate(cfg.noise))
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    for name, finish in (("slice", lambda batch: batch), ("slice and noise", lambda batch: datamodule.on_after_batch_transfer(batch, 0))):
+        start, n = time.perf_counter(), 0
+        for batch in datamodule.train_dataloader():
+            finish(batch)
+            n += 1
+        print(f"{name}: {n} batches of {batch_size}, {(time.perf_counter() - start) / n * 1e6:.0f} us per batch")
+
+
+if __name__ == "__main__":
+    data_cost(*(int(a) for a in sys.argv[1:]))
