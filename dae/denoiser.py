@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 from collections.abc import Callable
 
 import lightning as L
@@ -14,8 +13,6 @@ from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from dae.cuda_graphs import MAX_GRAPHS, StepGraphs, graph_passes
-
-log = logging.getLogger(__name__)
 
 
 class ImageQuality(nn.Module):
