@@ -34,10 +34,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader, Dataset
 
 from dae.allocator import keep_freed_memory
-from dae.cuda_graphs import StepGraphs
 from dae.data import idx
 from dae.data.datamodule import to_unit
-from dae.denoiser import fused_on_gpu
 from dae.files import write_json
 from dae.train import build, build_model
 
@@ -80,18 +78,18 @@ class Stepper:
 
     def __init__(self, module: L.LightningModule, device: torch.device, dtype: torch.dtype | None) -> None:
         self.module, self.device, self.dtype = module.to(device).train(), device, dtype
-        graphs = module.step_graphs_apply(device, scaler=dtype == torch.float16)
-        self.optimizer = (fused_on_gpu(module.optimizer) if graphs else module.optimizer)(params=module.parameters())
-        self.graphs = StepGraphs(module) if graphs else None
+        self.optimizer = module.prepare_steps(device, scaler=dtype == torch.float16)(params=module.parameters())
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
     def __call__(self, noisy: torch.Tensor, clean: torch.Tensor) -> None:
+        graphs = self.module.step_graphs
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            loss = self.graphs.replay(noisy, clean) if self.graphs is not None else None  # None: step eagerly
-            if loss is None:
+            loss = graphs.replay(noisy, clean) if graphs is not None else None  # replayed: the gradients are in .grad
+            replayed = loss is not None
+            if not replayed:
                 _, loss = self.module._step((noisy, clean, None))
-                self.optimizer.zero_grad(set_to_none=True)
-        if loss.requires_grad:
+        if not replayed:
+            self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()

@@ -95,7 +95,7 @@ class Denoiser(L.LightningModule):
         self.optimizer, self.scheduler = optimizer, scheduler
         self.cuda_graph = cuda_graph
         self._graphs: dict[tuple, nn.Module] = {}  # graphed passes; a plain dict: not submodules, not in checkpoints
-        self._step_graphs: StepGraphs | None = None  # set by configure_optimizers where they apply
+        self.step_graphs: StepGraphs | None = None  # set by prepare_steps where they apply
         self._replayed = False  # this step's loss and gradients came from a graph
         self.val_quality = ImageQuality(crop)
         self.test_quality = ImageQuality(crop)
@@ -150,7 +150,7 @@ class Denoiser(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         noisy, clean, _ = batch
-        loss = self._step_graphs.replay(noisy, clean) if self._step_graphs is not None else None
+        loss = self.step_graphs.replay(noisy, clean) if self.step_graphs is not None else None
         self._replayed = loss is not None
         if self._replayed:  # the gradients are in place already: see optimizer_zero_grad and backward
             self._log_train_loss(loss, len(noisy), batch_idx)
@@ -208,12 +208,18 @@ class Denoiser(L.LightningModule):
         values = self._log_quality("test", self.test_quality)
         self.log("hp/test_psnr", values["psnr"], sync_dist=True)
 
+    def prepare_steps(self, device: torch.device, scaler: bool = False, accumulate: int = 1) -> Callable[..., torch.optim.Optimizer]:
+        """Set up the training steps on ``device``: :attr:`step_graphs` where they apply (else None), and
+        the optimizer to build, with Adam's fused kernel where the graphs leave only the update eager."""
+        graphs = self.step_graphs_apply(device, scaler, accumulate)
+        self.step_graphs = StepGraphs(self) if graphs else None
+        return fused_on_gpu(self.optimizer) if graphs else self.optimizer
+
     def configure_optimizers(self):
         trainer = self.trainer
         scaler = getattr(trainer.precision_plugin, "scaler", None) is not None
-        graphs = self.step_graphs_apply(self.device, scaler, trainer.accumulate_grad_batches)
-        self._step_graphs = StepGraphs(self) if graphs else None
-        return configure_optimizers(self, fused_on_gpu(self.optimizer) if graphs else self.optimizer, self.scheduler)
+        optimizer = self.prepare_steps(self.device, scaler, trainer.accumulate_grad_batches)
+        return configure_optimizers(self, optimizer, self.scheduler)
 
     # After a replayed step (StepGraphs), the gradients are already in .grad: Lightning's closure,
     # which zeroes them and runs backward after training_step, must leave them be.

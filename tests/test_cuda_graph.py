@@ -14,9 +14,10 @@ from dae.models import ConvAutoencoder
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def module(cuda_graph: bool) -> Denoiser:
+def module(cuda_graph: bool, optimizer=partial(torch.optim.SGD, lr=0.05)) -> Denoiser:
+    """The design's autoencoder, seeded; SGD by default: it updates in proportion to the gradients, where
+    Adam's sign-like first steps would magnify rounding."""
     torch.manual_seed(0)
-    optimizer = partial(torch.optim.SGD, lr=0.05)  # updates in proportion to the gradients: Adam's sign-like first steps would magnify rounding
     return Denoiser(ConvAutoencoder(), nn.L1Loss(), optimizer, channels_last=True, cuda_graph=cuda_graph).cuda().train()
 
 
@@ -76,11 +77,6 @@ def test_graphed_training_steps_match_eager_ones(dtype, exact_float32):
         assert torch.allclose(eager(x), graphed(x), atol=tolerance)
 
 
-def adam_module() -> Denoiser:
-    torch.manual_seed(0)
-    return Denoiser(ConvAutoencoder(), nn.L1Loss(), partial(torch.optim.Adam, lr=1e-3), channels_last=True, cuda_graph=True).cuda().train()
-
-
 @pytest.mark.parametrize("dtype", [None, torch.bfloat16], ids=["float32", "bf16-autocast"])
 def test_step_graphs_match_eager_steps_under_a_schedule(dtype, exact_float32):
     """StepGraphs replays forward, loss and backward and leaves the gradients in .grad for the optimizer;
@@ -90,7 +86,7 @@ def test_step_graphs_match_eager_steps_under_a_schedule(dtype, exact_float32):
     batches = [torch.rand(n, 1, 32, 32, device="cuda", generator=generator) for n in (128, 128, 88, 128, 88, 128)]
     runs = []
     for graphs in (False, True):
-        model = adam_module()
+        model = module(True, partial(torch.optim.Adam, lr=1e-3))
         optimizer = model.optimizer(params=model.parameters())
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=len(batches) + 1, pct_start=0.5)
         steps = StepGraphs(model)
@@ -139,7 +135,7 @@ def test_lightning_fit_replays_steps_and_counts_them(train_cfg):
         trainer.fit(model, datamodule=datamodule)
         results.append((trainer.global_step, trainer.callback_metrics["val/psnr"].item(), model))
     (steps, psnr, model), (eager_steps, eager_psnr, eager_model) = results
-    assert model._step_graphs is not None and len(model._step_graphs.graphs) == 1 and eager_model._step_graphs is None
+    assert model.step_graphs is not None and len(model.step_graphs.graphs) == 1 and eager_model.step_graphs is None
     assert model.trainer.optimizers[0].defaults["fused"] is True  # the update left eager is Adam's fused kernel
     assert steps == eager_steps == 8  # 2 epochs of limit_train_batches=4
     assert psnr == pytest.approx(eager_psnr, abs=0.05)
