@@ -124,7 +124,9 @@ class Denoiser(L.LightningModule):
         return self.loss(self.net(self._to_net(noisy)), clean * 2 - 1)
 
     def _graphs_apply(self, x: torch.Tensor) -> bool:
-        return self.cuda_graph and self.training and x.is_cuda and torch.is_grad_enabled() and not _distributed()
+        """Whether the network's passes are graphs: only where StepGraphs do not serve; a step they leave
+        eager (failed capture, too many shapes) stays wholly eager rather than try a second capture."""
+        return self.cuda_graph and self.step_graphs is None and self.training and x.is_cuda and torch.is_grad_enabled() and not _distributed()
 
     def _graphed(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a training batch, replayed from the CUDA graphs captured for its shape."""
