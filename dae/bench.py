@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dae.allocator import keep_freed_memory
 from dae.data import idx
-from dae.data.datamodule import to_unit
+from dae.data.datamodule import eval_batch_size, to_unit
 from dae.files import write_json
 from dae.train import build, build_model
 
@@ -150,7 +150,7 @@ def project(cfg: DictConfig, steps: int | None, repeats: int, out_dir: Path) -> 
         cfg.paths.output_dir = str(out_dir / "project")
         if steps is not None:
             train_batches = math.ceil(cfg.bench.n_train / cfg.data.batch_size)
-            val_batches = math.ceil(cfg.data.val_size / cfg.data.eval_batch_size)
+            val_batches = math.ceil(cfg.data.val_size / eval_batch_size(cfg.data.eval_batch_size, device_of(cfg)))
             cfg.trainer.limit_train_batches = steps
             cfg.trainer.limit_val_batches = max(1, round(val_batches * min(1.0, steps / train_batches)))
     datamodule, model, trainer = build(cfg)

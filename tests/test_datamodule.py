@@ -101,3 +101,15 @@ def test_train_levels_draw_a_level_per_training_image(fixture_data):
 def test_bad_train_levels_name_the_value(fixture_data, levels):
     with pytest.raises(ValueError, match=r"data.train_levels="):
         make(fixture_data, noise=SaltPepper(), train_levels=levels)
+
+
+def test_evaluation_batch_size_is_chosen_by_device_unless_configured(fixture_data):
+    from dae.data.datamodule import eval_batch_size
+
+    assert eval_batch_size(None, torch.device("cpu")) == 256 and eval_batch_size(None, torch.device("cuda")) == 1000
+    assert eval_batch_size(50, torch.device("cuda")) == 50
+    dm = make(fixture_data)
+    dm.eval_batch_size = None  # by device: no trainer here, so the CPU's
+    assert [len(batch[0]) for batch in dm.val_dataloader()] == [100]  # 100 validation images, one batch of up to 256
+    dm.eval_batch_size = 30
+    assert [len(batch[0]) for batch in dm.val_dataloader()] == [30, 30, 30, 10]

@@ -46,6 +46,7 @@ step profile experiments/gpu/profile_fit.py trainer.accelerator=$ACC $TRAIN  # w
 NONE="callbacks.progress_bar=null callbacks.reconstruction_grid=null callbacks.loss_curves=null callbacks.prior_samples=null callbacks.checkpoint_on_interrupt=null callbacks.stop_on_nonfinite_loss=null callbacks.model_checkpoint=null logger.tensorboard=null +trainer.enable_checkpointing=false +trainer.enable_progress_bar=false +trainer.enable_model_summary=false"
 step bench_no_callbacks $B $NONE bench.modes=[bare,project]
 step bench_no_validation $B $NONE trainer.limit_val_batches=0 bench.modes=[bare,project]
+step bench_eval256 $B data.eval_batch_size=256 bench.modes=[bare,project]  # validation as on a CPU (the GPU default: 1000)
 step bench_no_graph $B model.cuda_graph=false bench.modes=[bare,project]
 step bench_fp32 $B trainer.precision=32-true bench.modes=[bare,project]
 step bench_compile $B compile=true bench.modes=[bare,project]
