@@ -113,3 +113,17 @@ def test_evaluation_batch_size_is_chosen_by_device_unless_configured(fixture_dat
     assert [len(batch[0]) for batch in dm.val_dataloader()] == [100]  # 100 validation images, one batch of up to 256
     dm.eval_batch_size = 30
     assert [len(batch[0]) for batch in dm.val_dataloader()] == [30, 30, 30, 10]
+
+
+def test_clean_fraction_leaves_that_share_of_training_images_clean(fixture_data):
+    dm = make(fixture_data, clean_fraction=0.25)
+    batches = [dm.on_after_batch_transfer(batch, 0) for batch in dm.train_dataloader()]
+    untouched = torch.cat([(noisy == clean).flatten(1).all(1) for noisy, clean, _ in batches]).float().mean()
+    assert 0.15 < untouched < 0.35  # a quarter, give or take the draw
+    assert torch.equal(dm.val_noisy, make(fixture_data).val_noisy)  # evaluation keeps the noise
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0])
+def test_bad_clean_fraction_names_the_value(fixture_data, fraction):
+    with pytest.raises(ValueError, match=rf"data.clean_fraction={fraction} must be in \[0, 1\)"):
+        make(fixture_data, clean_fraction=fraction)

@@ -94,6 +94,7 @@ class DenoisingDataModule(L.LightningDataModule):
         image_size: int = 32,
         num_workers: int = 0,
         train_levels: Sequence[float] | None = None,
+        clean_fraction: float = 0.0,
     ) -> None:
         super().__init__()
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
@@ -103,6 +104,12 @@ class DenoisingDataModule(L.LightningDataModule):
         self.val_size, self.split_seed, self.seed = val_size, split_seed, seed
         self.image_size, self.num_workers = image_size, num_workers
         self.train_levels = check_levels(noise, train_levels)
+        if not 0.0 <= clean_fraction < 1.0 or (clean_fraction and noise.level_name is None):
+            raise ValueError(
+                f"data.clean_fraction={clean_fraction} must be in [0, 1), for a noise with a level (this noise: {noise.name}); "
+                "e.g. data.clean_fraction=0.1 leaves a tenth of the training images clean, 0 none."
+            )
+        self.clean_fraction = float(clean_fraction)
         self.train_x = self.train_y = None
 
     # ------------------------------------------------------------ preparation
@@ -179,10 +186,15 @@ class DenoisingDataModule(L.LightningDataModule):
             clean = to_unit(clean_u8)
             generator = torch.Generator(device=clean.device).manual_seed(seed)
             noise = self.noise
-            if self.train_levels is not None:
-                low, high = self.train_levels
-                draws = torch.rand((len(clean), 1, 1, 1), generator=generator, device=clean.device, dtype=clean.dtype)
-                noise = noise.at_level(low + (high - low) * draws)
+            if self.train_levels is not None or self.clean_fraction:
+                shape = (len(clean), 1, 1, 1)
+                level = getattr(noise, noise.level_name)
+                if self.train_levels is not None:
+                    low, high = self.train_levels
+                    level = low + (high - low) * torch.rand(shape, generator=generator, device=clean.device, dtype=clean.dtype)
+                if self.clean_fraction:
+                    level = level * (torch.rand(shape, generator=generator, device=clean.device, dtype=clean.dtype) >= self.clean_fraction)
+                noise = noise.at_level(level)
             return noise(clean, generator), clean, labels
         noisy, clean_u8, labels = batch  # an evaluation batch: the fixed noisy images
         return noisy, to_unit(clean_u8), labels
