@@ -77,7 +77,10 @@ class DenoisingDataModule(L.LightningDataModule):
 
     With ``train_levels = [low, high]``, each training image gets its own noise level
     (the noise's ``level_name`` parameter, e.g. ``sigma``) drawn uniformly from that range;
-    validation and test keep the noise's configured level.
+    validation and test keep the noise's configured level. With ``clean_fraction = p``, each training
+    image is left clean (level 0) with probability ``p``, so that the autoencoder also learns to
+    pass clean digits through. ``eval_batch_size = None`` chooses the validation and test batch
+    size by device (:data:`EVAL_BATCH_SIZE`).
 
     Batches are ``(noisy, clean, label)`` with images as float ``(N, 1, S, S)`` in [0, 1].
     """
