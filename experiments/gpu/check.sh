@@ -34,12 +34,13 @@ step() {  # step <name> <python args...>: run it within what is left of the budg
   local start=$SECONDS
   timeout "$left" python3 "$@" > "$LOGS/$name.log" 2>&1
   echo "== $name: rc=$? in $((SECONDS - start)) s: $*"
-  grep -E "ratio_vs|^(bare|project|tutorial) |test PSNR|denoised|probe accuracy|passed|failed|Error|cuda_graph|ms per step|samples/s" "$LOGS/$name.log" | tail -n 6
+  grep -E "ratio_vs|^(bare|project|tutorial) |test PSNR|denoised|probe accuracy|passed|failed|Error|cuda_graph|ms per step|samples/s|^  [a-z]" "$LOGS/$name.log" | tail -n 6
 }
 B="-m dae.bench trainer.accelerator=$ACC bench.steps=$STEPS $BENCH"
 # In order of need: what does not fit in BUDGET is skipped.
 step tests -m pytest -q -x tests/test_cuda_graph.py tests/test_noise.py tests/test_config_resolvers.py
 step bench_default $B
+step epoch_costs experiments/gpu/epoch_costs.py trainer.accelerator=$ACC  # a checkpoint write, the grid, validation at 256 and 1000
 step train -m dae.train trainer.accelerator=$ACC $TRAIN
 step profile experiments/gpu/profile_fit.py trainer.accelerator=$ACC $TRAIN  # where the host's time goes per step
 # The project path's costs over the bare step, taken apart: without callbacks and logger, then without validation too.

@@ -1,0 +1,68 @@
+"""What the project path pays once per epoch, apart from its steps: a checkpoint write, the
+reconstruction grid, and a validation pass at two batch sizes. From the repository root:
+
+    python experiments/gpu/epoch_costs.py trainer.accelerator=cpu   # or gpu; more overrides as for dae.train
+
+Trains a few steps first (so the optimizer has its state and a checkpoint its full size), then times
+each piece ``REPEATS`` times and prints the median in milliseconds. About a minute on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+import dae  # noqa: F401 - registers the configs' resolvers
+from dae.callbacks import ReconstructionGrid
+from dae.train import build
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+REPEATS = 5
+
+
+def median_ms(work, device: torch.device) -> float:
+    times = []
+    for _ in range(REPEATS):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        work()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def main(overrides: list[str]) -> None:
+    out = Path(tempfile.mkdtemp(prefix="epoch_costs_"))
+    fixed = ["callbacks.classifier_report=null", f"paths.output_dir={out}", "trainer.max_epochs=1", "trainer.limit_train_batches=5", "trainer.limit_val_batches=1"]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="train"):
+        cfg = compose("train", overrides=[*fixed, *overrides])
+    datamodule, model, trainer = build(cfg)
+    trainer.fit(model, datamodule=datamodule)
+    device = model.device
+    rows = {}
+    checkpoint = out / "timed.ckpt"
+    rows["checkpoint write (trainer.save_checkpoint)"] = median_ms(lambda: trainer.save_checkpoint(checkpoint), device)
+    rows["  its size, MB"] = checkpoint.stat().st_size / 1e6
+    grid = next(c for c in trainer.callbacks if isinstance(c, ReconstructionGrid))
+    trainer.state.fn = "fit"  # the grid logs during fitting only
+    rows["reconstruction grid to TensorBoard"] = median_ms(lambda: grid.on_validation_epoch_end(trainer, model), device)
+    trainer.fit_loop.epoch_loop.val_loop.verbose = False
+    for size in (256, 1000):
+        datamodule.eval_batch_size = size
+        trainer.limit_val_batches = 1.0
+        rows[f"validation pass, batches of {size}"] = median_ms(lambda: trainer.validate(model, datamodule=datamodule, verbose=False), device)
+    print(f"\nper-epoch costs on {device} (median of {REPEATS}, ms):")
+    for name, value in rows.items():
+        print(f"  {name:<45} {value:8.1f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
