@@ -67,13 +67,16 @@ class Denoiser(L.LightningModule):
         cuda_graph: on a GPU, replay training steps from CUDA graphs (dae/cuda_graphs.py): the
             same kernels, launched at once instead of one by one from Python, which is what bounds
             a step of this small network on a GPU. Forward pass, loss and backward pass are one
-            graph (:class:`~dae.cuda_graphs.StepGraphs`; Lightning's zero-grad and backward hooks
-            then stand aside, the graph having done both), the optimizer's update stays
-            Lightning's (with Adam's fused kernel unless the optimizer config sets ``fused``).
-            Under float16's gradient scaler or ``accumulate_grad_batches`` only the network's
-            passes are graphs. Ignored on the CPU, across several processes and under
-            ``compile=true``. Only for networks whose forward pass is a pure function of its
-            input (not the VAE: its loss reads values its forward pass leaves behind).
+            graph (:class:`~dae.cuda_graphs.StepGraphs`); the optimizer's update stays eager, with
+            Adam's fused kernel unless the optimizer config sets ``fused``. Those steps run under
+            Lightning's manual optimization (:meth:`_replayed_step`): its automatic loop would
+            only wrap the zero-grad and backward pass the graph has done in closures and hooks,
+            host time that on a GPU is a large share of a step. Gradient clipping
+            (``trainer.gradient_clip_val``) and the schedule act as they do otherwise. Under
+            float16's gradient scaler or ``accumulate_grad_batches`` only the network's passes
+            are graphs, with automatic optimization. Ignored on the CPU, across several
+            processes and under ``compile=true``. Only for networks whose forward pass is a pure
+            function of its input (not the VAE: its loss reads values its forward pass leaves behind).
     """
 
     def __init__(
@@ -96,7 +99,6 @@ class Denoiser(L.LightningModule):
         self.cuda_graph = cuda_graph
         self._graphs: dict[tuple, nn.Module] = {}  # graphed passes; a plain dict: not submodules, not in checkpoints
         self.step_graphs: StepGraphs | None = None  # set by prepare_steps where they apply
-        self._replayed = False  # this step's loss and gradients came from a graph
         self.val_quality = ImageQuality(crop)
         self.test_quality = ImageQuality(crop)
 
@@ -151,12 +153,8 @@ class Denoiser(L.LightningModule):
         )
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        noisy, clean, _ = batch
-        loss = self.step_graphs.replay(noisy, clean) if self.step_graphs is not None else None
-        self._replayed = loss is not None
-        if self._replayed:  # the gradients are in place already: see optimizer_zero_grad and backward
-            self._log_train_loss(loss, len(noisy), batch_idx)
-            return loss
+        if not self.automatic_optimization:
+            return self._replayed_step(batch, batch_idx)
         _, loss = self._step(batch)
         regularisation = getattr(self.net, "regularisation", None)  # e.g. the VAE's KL term
         if regularisation is not None:
@@ -167,8 +165,38 @@ class Denoiser(L.LightningModule):
         self._log_train_loss(loss, len(batch[0]), batch_idx)
         return loss
 
+    def _replayed_step(self, batch, batch_idx: int) -> torch.Tensor:
+        """A training step under manual optimization, where :attr:`step_graphs` serve: forward pass,
+        loss and backward pass replayed from the batch shape's graph (or run eagerly where it has
+        none), gradient clipping as configured, the optimizer's update, and the schedule's step."""
+        noisy, clean, _ = batch
+        optimizer = self.optimizers()
+        loss = self.step_graphs.replay(noisy, clean)  # leaves the gradients in .grad
+        if loss is None:  # no graph for this shape: the same step, eagerly
+            optimizer.zero_grad()
+            _, loss = self._step(batch)
+            self.manual_backward(loss)
+        trainer = self.trainer
+        if trainer.gradient_clip_val:
+            self.configure_gradient_clipping(optimizer, trainer.gradient_clip_val, trainer.gradient_clip_algorithm)
+        optimizer.step()
+        self._step_schedules("step", batch_idx + 1)
+        self._log_train_loss(loss, len(noisy), batch_idx)
+        return loss
+
+    def _step_schedules(self, interval: str, count: int) -> None:
+        """Under manual optimization, the schedules Lightning steps by itself otherwise: those of
+        ``interval`` ("step" or "epoch") whose frequency divides ``count`` (batches or epochs done)."""
+        for config in self.trainer.lr_scheduler_configs:
+            if config.interval == interval and count % config.frequency == 0:
+                config.scheduler.step()
+
     def on_train_epoch_start(self) -> None:
         self.train_loss_sum, self.train_loss_count = torch.zeros((), device=self.device), 0
+
+    def on_train_epoch_end(self) -> None:
+        if not self.automatic_optimization:
+            self._step_schedules("epoch", self.current_epoch + 1)
 
     def _log_train_loss(self, loss: torch.Tensor, n: int, batch_idx: int) -> None:
         """``train/loss_step`` on the steps the logger writes (every ``trainer.log_every_n_steps``), and
@@ -211,10 +239,12 @@ class Denoiser(L.LightningModule):
         self.log("hp/test_psnr", values["psnr"], sync_dist=True)
 
     def prepare_steps(self, device: torch.device, scaler: bool = False, accumulate: int = 1) -> Callable[..., torch.optim.Optimizer]:
-        """Set up the training steps on ``device``: :attr:`step_graphs` where they apply (else None), and
-        the optimizer to build, with Adam's fused kernel where the graphs leave only the update eager."""
+        """Set up the training steps on ``device``: :attr:`step_graphs` where they apply (else None), with
+        manual optimization, and the optimizer to build, with Adam's fused kernel where the graphs
+        leave only the update eager."""
         graphs = self.step_graphs_apply(device, scaler, accumulate)
         self.step_graphs = StepGraphs(self) if graphs else None
+        self.automatic_optimization = not graphs
         return fused_on_gpu(self.optimizer) if graphs else self.optimizer
 
     def configure_optimizers(self):
@@ -222,16 +252,6 @@ class Denoiser(L.LightningModule):
         scaler = getattr(trainer.precision_plugin, "scaler", None) is not None
         optimizer = self.prepare_steps(self.device, scaler, trainer.accumulate_grad_batches)
         return configure_optimizers(self, optimizer, self.scheduler)
-
-    # After a replayed step (StepGraphs), the gradients are already in .grad: Lightning's closure,
-    # which zeroes them and runs backward after training_step, must leave them be.
-    def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer) -> None:
-        if not self._replayed:
-            super().optimizer_zero_grad(epoch, batch_idx, optimizer)
-
-    def backward(self, loss: torch.Tensor, *args, **kwargs) -> None:
-        if not self._replayed:
-            super().backward(loss, *args, **kwargs)
 
 
 def fused_on_gpu(optimizer: Callable[..., torch.optim.Optimizer]) -> Callable[..., torch.optim.Optimizer]:

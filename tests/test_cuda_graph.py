@@ -113,8 +113,9 @@ def test_step_graphs_match_eager_steps_under_a_schedule(dtype, exact_float32):
 
 
 def test_lightning_fit_replays_steps_and_counts_them(train_cfg):
-    """Trainer.fit on the GPU with StepGraphs: Lightning counts every step, its optimizer and schedule
-    update the weights from the replayed gradients, and the result matches the same run without graphs."""
+    """Trainer.fit on the GPU with StepGraphs (manual optimization): Lightning counts every step, the
+    optimizer and schedule update the weights from the replayed gradients, and the result matches the
+    same run without graphs (automatic optimization)."""
     import lightning as L
     from omegaconf import open_dict
 
@@ -136,6 +137,7 @@ def test_lightning_fit_replays_steps_and_counts_them(train_cfg):
         results.append((trainer.global_step, trainer.callback_metrics["val/psnr"].item(), model))
     (steps, psnr, model), (eager_steps, eager_psnr, eager_model) = results
     assert model.step_graphs is not None and len(model.step_graphs.graphs) == 1 and eager_model.step_graphs is None
+    assert not model.automatic_optimization and eager_model.automatic_optimization  # replayed steps are driven by hand
     assert model.trainer.optimizers[0].defaults["fused"] is True  # the update left eager is Adam's fused kernel
     assert steps == eager_steps == 8  # 2 epochs of limit_train_batches=4
     assert psnr == pytest.approx(eager_psnr, abs=0.05)
