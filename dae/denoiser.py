@@ -179,9 +179,9 @@ class Denoiser(L.LightningModule):
         trainer = self.trainer
         if trainer.gradient_clip_val:
             self.configure_gradient_clipping(optimizer, trainer.gradient_clip_val, trainer.gradient_clip_algorithm)
+        self._log_train_loss(loss, len(noisy), batch_idx)  # before the update, as in automatic optimization: the same global_step
         optimizer.step()
         self._step_schedules("step", batch_idx + 1)
-        self._log_train_loss(loss, len(noisy), batch_idx)
         return loss
 
     def _step_schedules(self, interval: str, count: int) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from omegaconf import open_dict
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import dae.denoiser
 from dae.denoiser import Denoiser
@@ -56,6 +57,7 @@ def test_replayed_steps_train_as_the_automatic_loop_does(train_cfg, monkeypatch,
     with open_dict(train_cfg):
         train_cfg.trainer.max_epochs = 2
         train_cfg.trainer.gradient_clip_val = clip
+        train_cfg.trainer.log_every_n_steps = 3
         train_cfg.callbacks.classifier_report = None
     seen = []
     original = Denoiser.prepare_steps
@@ -69,6 +71,8 @@ def test_replayed_steps_train_as_the_automatic_loop_does(train_cfg, monkeypatch,
     for name, tensor in auto_state["state_dict"].items():
         assert torch.equal(tensor, manual_state["state_dict"][name]), name
     assert {k: automatic[k] for k in ("val/psnr", "test/psnr", "test/loss")} == {k: manual[k] for k in ("val/psnr", "test/psnr", "test/loss")}
+    logged = [[(e.step, e.value) for e in EventAccumulator(str(Path(train_cfg.paths.output_dir).parent / name)).Reload().Scalars("train/loss_step")] for name in ("automatic", "replayed")]
+    assert logged[0] == logged[1] and [step for step, _ in logged[0]] == [2, 5]  # every third step, at the same steps
 
 
 class Stop(Exception):
