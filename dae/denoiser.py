@@ -72,7 +72,9 @@ class Denoiser(L.LightningModule):
             Lightning's manual optimization (:meth:`_replayed_step`): its automatic loop would
             only wrap the zero-grad and backward pass the graph has done in closures and hooks,
             host time that on a GPU is a large share of a step. Gradient clipping
-            (``trainer.gradient_clip_val``) and the schedule act as they do otherwise. Under
+            (``trainer.gradient_clip_val``) and the schedule act as they do otherwise, and hooks
+            that read gradients should use ``on_before_optimizer_step``: a replayed step calls no
+            backward, so ``on_before_backward`` and ``on_after_backward`` do not run. Under
             float16's gradient scaler or ``accumulate_grad_batches`` only the network's passes
             are graphs, with automatic optimization. Ignored on the CPU, across several
             processes and under ``compile=true``. Only for networks whose forward pass is a pure
