@@ -59,12 +59,14 @@ def test_replayed_steps_train_as_the_automatic_loop_does(train_cfg, monkeypatch,
         train_cfg.trainer.gradient_clip_val = clip
         train_cfg.trainer.log_every_n_steps = 3
         train_cfg.callbacks.classifier_report = None
-    seen = []
+    seen, hooked = [], []
     original = Denoiser.prepare_steps
     monkeypatch.setattr(Denoiser, "prepare_steps", lambda self, *a, **k: seen.append(self) or original(self, *a, **k))
+    monkeypatch.setattr(Denoiser, "on_before_optimizer_step", lambda self, optimizer: hooked.append(self.automatic_optimization))
     automatic, auto_state = run(train_cfg, False, monkeypatch, "automatic")
     manual, manual_state = run(train_cfg, True, monkeypatch, "replayed")
     assert seen[0].automatic_optimization and not seen[1].automatic_optimization
+    assert hooked == [True] * 8 + [False] * 8  # gradient-reading hooks run at every step either way
     assert seen[1].step_graphs.replayed == 6 and seen[1].step_graphs.calls == 8  # 2 epochs of 4 batches: 2 eager fallbacks
     assert manual_state["global_step"] == auto_state["global_step"] == 8
     assert manual_state["lr_schedulers"][0]["last_epoch"] == auto_state["lr_schedulers"][0]["last_epoch"] == 8  # one-cycle: per step
