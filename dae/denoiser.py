@@ -155,7 +155,7 @@ class Denoiser(L.LightningModule):
         )
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        if not self.automatic_optimization:
+        if self.step_graphs is not None:  # under manual optimization: see prepare_steps
             return self._replayed_step(batch, batch_idx)
         _, loss = self._step(batch)
         regularisation = getattr(self.net, "regularisation", None)  # e.g. the VAE's KL term
@@ -197,7 +197,7 @@ class Denoiser(L.LightningModule):
         self.train_loss_sum, self.train_loss_count = torch.zeros((), device=self.device), 0
 
     def on_train_epoch_end(self) -> None:
-        if not self.automatic_optimization:
+        if self.step_graphs is not None:
             self._step_schedules("epoch", self.current_epoch + 1)
 
     def _log_train_loss(self, loss: torch.Tensor, n: int, batch_idx: int) -> None:

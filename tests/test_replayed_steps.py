@@ -13,6 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import dae.denoiser
 from dae.denoiser import Denoiser
 from dae.train import train
+from tests.conftest import compose_train, fixture_overrides
 
 
 class EagerSteps:
@@ -52,8 +53,9 @@ def run(cfg, replayed: bool, monkeypatch, name: str) -> tuple[dict, dict]:
     return metrics, state
 
 
-@pytest.mark.parametrize("clip", [None, 0.05], ids=["no-clipping", "clipped"])
-def test_replayed_steps_train_as_the_automatic_loop_does(train_cfg, monkeypatch, clip):
+@pytest.mark.parametrize(("clip", "schedule"), [(None, "onecycle"), (0.05, "onecycle"), (None, "cosine")], ids=["one-cycle", "clipped", "cosine-per-epoch"])
+def test_replayed_steps_train_as_the_automatic_loop_does(fixture_data, tmp_path, monkeypatch, clip, schedule):
+    train_cfg = compose_train([*fixture_overrides(*fixture_data), f"scheduler={schedule}", "trainer.limit_train_batches=4"], tmp_path / "job")
     with open_dict(train_cfg):
         train_cfg.trainer.max_epochs = 2
         train_cfg.trainer.gradient_clip_val = clip
@@ -69,7 +71,8 @@ def test_replayed_steps_train_as_the_automatic_loop_does(train_cfg, monkeypatch,
     assert hooked == [True] * 8 + [False] * 8  # gradient-reading hooks run at every step either way
     assert seen[1].step_graphs.replayed == 6 and seen[1].step_graphs.calls == 8  # 2 epochs of 4 batches: 2 eager fallbacks
     assert manual_state["global_step"] == auto_state["global_step"] == 8
-    assert manual_state["lr_schedulers"][0]["last_epoch"] == auto_state["lr_schedulers"][0]["last_epoch"] == 8  # one-cycle: per step
+    steps = {"onecycle": 8, "cosine": 2}[schedule]  # one-cycle steps per batch, cosine per epoch
+    assert manual_state["lr_schedulers"][0]["last_epoch"] == auto_state["lr_schedulers"][0]["last_epoch"] == steps
     for name, tensor in auto_state["state_dict"].items():
         assert torch.equal(tensor, manual_state["state_dict"][name]), name
     assert {k: automatic[k] for k in ("val/psnr", "test/psnr", "test/loss")} == {k: manual[k] for k in ("val/psnr", "test/psnr", "test/loss")}
