@@ -38,16 +38,16 @@ step() {  # step <name> <python args...>: run it within what is left of the budg
 }
 B="-m dae.bench trainer.accelerator=$ACC bench.steps=$STEPS $BENCH"
 # In order of need: what does not fit in BUDGET is skipped.
-step tests -m pytest -q -x tests/test_cuda_graph.py tests/test_noise.py tests/test_config_resolvers.py
+step tests -m pytest -q -x tests/test_cuda_graph.py tests/test_replayed_steps.py tests/test_noise.py tests/test_config_resolvers.py
 step bench_default $B
 step epoch_costs experiments/gpu/epoch_costs.py trainer.accelerator=$ACC  # a checkpoint write, the grid, validation at 256 and 1000
+step bench_eval256 $B data.eval_batch_size=256 bench.modes=[bare,project]  # validation as on a CPU (the GPU default: 1000)
 step train -m dae.train trainer.accelerator=$ACC $TRAIN
 step profile experiments/gpu/profile_fit.py trainer.accelerator=$ACC $TRAIN  # where the host's time goes per step
 # The project path's costs over the bare step, taken apart: without callbacks and logger, then without validation too.
 NONE="callbacks.progress_bar=null callbacks.reconstruction_grid=null callbacks.loss_curves=null callbacks.prior_samples=null callbacks.checkpoint_on_interrupt=null callbacks.stop_on_nonfinite_loss=null callbacks.model_checkpoint=null logger.tensorboard=null +trainer.enable_checkpointing=false +trainer.enable_progress_bar=false +trainer.enable_model_summary=false"
 step bench_no_callbacks $B $NONE bench.modes=[bare,project]
 step bench_no_validation $B $NONE trainer.limit_val_batches=0 bench.modes=[bare,project]
-step bench_eval256 $B data.eval_batch_size=256 bench.modes=[bare,project]  # validation as on a CPU (the GPU default: 1000)
 step bench_no_graph $B model.cuda_graph=false bench.modes=[bare,project]
 step bench_fp32 $B trainer.precision=32-true bench.modes=[bare,project]
 step bench_compile $B compile=true bench.modes=[bare,project]
