@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
 import dae.denoiser
@@ -53,8 +54,9 @@ def run(cfg, replayed: bool, monkeypatch, name: str) -> tuple[dict, dict]:
 
 
 @pytest.mark.parametrize(("clip", "schedule"), [(None, "onecycle"), (0.05, "onecycle"), (None, "cosine")], ids=["one-cycle", "clipped", "cosine-per-epoch"])
-def test_replayed_steps_train_as_the_automatic_loop_does(fixture_data, tmp_path, monkeypatch, clip, schedule):
+def test_replayed_steps_train_as_the_automatic_loop_does(fixture_data, tmp_path, monkeypatch, request, clip, schedule):
     train_cfg = compose_train([*fixture_overrides(*fixture_data), f"scheduler={schedule}", "trainer.limit_train_batches=4"], tmp_path / "job")
+    request.addfinalizer(GlobalHydra.instance().clear)  # as the train_cfg fixture does
     with open_dict(train_cfg):
         train_cfg.trainer.max_epochs = 2
         train_cfg.trainer.gradient_clip_val = clip
