@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
+from train_config import train_config
 
-import dae  # noqa: F401 - registers the configs' resolvers
 from dae.callbacks import ReconstructionGrid
 from dae.train import build
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
 REPEATS = 5
 
 
@@ -40,10 +37,8 @@ def median_ms(work, device: torch.device) -> float:
 
 
 def main(overrides: list[str]) -> None:
-    out = Path(tempfile.mkdtemp(prefix="epoch_costs_"))
-    fixed = ["callbacks.classifier_report=null", f"paths.output_dir={out}", "trainer.max_epochs=1", "trainer.limit_train_batches=5", "trainer.limit_val_batches=1"]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="train"):
-        cfg = compose("train", overrides=[*fixed, *overrides])
+    cfg = train_config(["trainer.max_epochs=1", "trainer.limit_train_batches=5", "trainer.limit_val_batches=1", *overrides], prefix="epoch_costs_")
+    out = Path(cfg.paths.output_dir)
     datamodule, model, trainer = build(cfg)
     trainer.fit(model, datamodule=datamodule)
     device = model.device

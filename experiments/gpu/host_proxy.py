@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -70,13 +69,10 @@ class ManualDenoiser(Denoiser):
 
 def data_cost(batch_size: int = 16) -> None:
     """Microseconds per training batch of the data module: the slice alone, then the slice and its noise."""
-    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
+    from train_config import train_config
 
-    import dae  # noqa: F401 - registers the configs' resolvers
-
-    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3", job_name="train"):
-        cfg = compose("train", overrides=[f"data.batch_size={batch_size}"])
+    cfg = train_config([f"data.batch_size={batch_size}"])
     datamodule = instantiate(cfg.data, noise=instantiate(cfg.noise))
     datamodule.prepare_data()
     datamodule.setup("fit")
@@ -88,24 +84,13 @@ def data_cost(batch_size: int = 16) -> None:
         print(f"{name}: {n} batches of {batch_size}, {(time.perf_counter() - start) / n * 1e6:.0f} us per batch")
 
 
-NO_CALLBACKS = [
-    "callbacks.progress_bar=null", "callbacks.reconstruction_grid=null", "callbacks.loss_curves=null", "callbacks.prior_samples=null",
-    "callbacks.checkpoint_on_interrupt=null", "callbacks.stop_on_nonfinite_loss=null", "callbacks.model_checkpoint=null",
-    "callbacks.classifier_report=null", "logger.tensorboard=null", "+trainer.enable_checkpointing=false", "+trainer.enable_progress_bar=false",
-    "+trainer.enable_model_summary=false",
-]
-
-
 def loop_cost(rounds: int = 3) -> None:
     """Milliseconds per step of Lightning's automatic loop and of manual optimization (:class:`ManualDenoiser`)
     around :class:`TinyNet`: the second of two epochs of batches of 16, no validation, no callbacks or
     logger; ``rounds`` alternating runs of each."""
-    import tempfile
-
     import lightning as L
-    from hydra import compose, initialize_config_dir
+    from train_config import NO_CALLBACKS, train_config
 
-    import dae  # noqa: F401 - registers the configs' resolvers
     from dae.train import build
 
     class EpochClock(L.Callback):
@@ -117,13 +102,10 @@ def loop_cost(rounds: int = 3) -> None:
 
     def run(target: str) -> float:
         overrides = [
-            f"paths.output_dir={tempfile.mkdtemp(prefix='host_proxy_')}", "trainer.max_epochs=2", "trainer.accelerator=cpu", "trainer.precision=32-true",
-            "model.net._target_=host_proxy.TinyNet", "model.channels_last=false", "data.batch_size=16", "trainer.limit_val_batches=0", f"model._target_={target}",
-            *NO_CALLBACKS,
+            "trainer.max_epochs=2", "trainer.accelerator=cpu", "trainer.precision=32-true", "model.net._target_=host_proxy.TinyNet",
+            "model.channels_last=false", "data.batch_size=16", "trainer.limit_val_batches=0", f"model._target_={target}", *NO_CALLBACKS,
         ]
-        with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3", job_name="train"):
-            cfg = compose("train", overrides=overrides)
-        datamodule, model, trainer = build(cfg)
+        datamodule, model, trainer = build(train_config(overrides, prefix="host_proxy_"))
         clock = EpochClock()
         trainer.callbacks.append(clock)
         trainer.fit(model, datamodule=datamodule)

@@ -14,23 +14,16 @@ import cProfile
 import io
 import pstats
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from train_config import train_config
 
-import dae  # noqa: F401 - registers the configs' resolvers
 from dae.train import build
-
-CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def main(overrides: list[str]) -> None:
-    out = tempfile.mkdtemp(prefix="profile_fit_")
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="train"):
-        cfg = compose("train", overrides=["callbacks.classifier_report=null", f"paths.output_dir={out}", "trainer.max_epochs=1", *overrides])
-    datamodule, model, trainer = build(cfg)
+    datamodule, model, trainer = build(train_config(["trainer.max_epochs=1", *overrides], prefix="profile_fit_"))
     trainer.fit(model, datamodule=datamodule)  # warm-up epoch: allocations, kernel choices, CUDA graphs
     steps = trainer.num_training_batches * 2
     profiler = cProfile.Profile()
