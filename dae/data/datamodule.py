@@ -160,7 +160,7 @@ class DenoisingDataModule(L.LightningDataModule):
     def _resident(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """On a GPU, a split moves to the device once (MNIST's training images as uint8: 56 MB),
         so that each batch is a slice there, with no copy per step; on the CPU nothing moves."""
-        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        device = self._device()
         return tuple(t.to(device) for t in tensors) if device.type == "cuda" else tensors
 
     def train_dataloader(self) -> DataLoader:
@@ -173,8 +173,11 @@ class DenoisingDataModule(L.LightningDataModule):
         return self._loader(TensorBatches(*self._resident(self.test_noisy, self.test_x, self.test_y)), self._eval_batch_size(), shuffle=False)
 
     def _eval_batch_size(self) -> int:
-        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        return eval_batch_size(self.eval_batch_size, device)
+        return eval_batch_size(self.eval_batch_size, self._device())
+
+    def _device(self) -> torch.device:
+        """The trainer's device; the CPU when there is no trainer (a data module used on its own)."""
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
 
     # ------------------------------------------------------- on-device noise
 
