@@ -45,7 +45,7 @@ step bench_eval256 $B data.eval_batch_size=256 bench.modes=[bare,project]  # val
 step train -m dae.train trainer.accelerator=$ACC $TRAIN
 step profile experiments/gpu/profile_fit.py trainer.accelerator=$ACC $TRAIN  # where the host's time goes per step
 # The project path's costs over the bare step, taken apart: without callbacks and logger, then without validation too.
-NONE="callbacks.progress_bar=null callbacks.reconstruction_grid=null callbacks.loss_curves=null callbacks.prior_samples=null callbacks.checkpoint_on_interrupt=null callbacks.stop_on_nonfinite_loss=null callbacks.model_checkpoint=null logger.tensorboard=null +trainer.enable_checkpointing=false +trainer.enable_progress_bar=false +trainer.enable_model_summary=false"
+NONE=$(cd experiments/gpu && python3 -c "from train_config import NO_CALLBACKS; print(*NO_CALLBACKS)")  # one list, in train_config.py
 step bench_no_callbacks $B $NONE bench.modes=[bare,project]
 step bench_no_validation $B $NONE trainer.limit_val_batches=0 bench.modes=[bare,project]
 step bench_no_graph $B model.cuda_graph=false bench.modes=[bare,project]

@@ -49,10 +49,9 @@ def main(overrides: list[str]) -> None:
     grid = next(c for c in trainer.callbacks if isinstance(c, ReconstructionGrid))
     trainer.state.fn = "fit"  # the grid logs during fitting only
     rows["reconstruction grid to TensorBoard"] = median_ms(lambda: grid.on_validation_epoch_end(trainer, model), device)
-    trainer.fit_loop.epoch_loop.val_loop.verbose = False
+    trainer.limit_val_batches = 1.0  # the whole validation split from here on
     for size in (256, 1000):
         datamodule.eval_batch_size = size
-        trainer.limit_val_batches = 1.0
         rows[f"validation pass, batches of {size}"] = median_ms(lambda: trainer.validate(model, datamodule=datamodule, verbose=False), device)
     print(f"\nper-epoch costs on {device} (median of {REPEATS}, ms):")
     for name, value in rows.items():

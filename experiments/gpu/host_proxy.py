@@ -5,7 +5,7 @@ around it (Lightning's loop, data, noise, schedule, callbacks, validation). From
     B="trainer.accelerator=cpu trainer.precision=32-true model.net._target_=host_proxy.TinyNet model.channels_last=false data.batch_size=16 bench.modes=[bare,project] bench.steps=500"
     PYTHONPATH=experiments/gpu python -m dae.bench $B                                        # as configured
     PYTHONPATH=experiments/gpu python -m dae.bench $B model._target_=host_proxy.ManualDenoiser # manual optimization
-    NONE="callbacks.progress_bar=null callbacks.reconstruction_grid=null callbacks.loss_curves=null callbacks.prior_samples=null callbacks.checkpoint_on_interrupt=null callbacks.stop_on_nonfinite_loss=null callbacks.model_checkpoint=null logger.tensorboard=null +trainer.enable_checkpointing=false +trainer.enable_progress_bar=false +trainer.enable_model_summary=false"
+    NONE=$(cd experiments/gpu && python -c "from train_config import NO_CALLBACKS; print(*NO_CALLBACKS)")
     PYTHONPATH=experiments/gpu python -m dae.bench $B $NONE                                  # no callbacks, no logger
     PYTHONPATH=experiments/gpu python -m dae.bench $B $NONE trainer.limit_val_batches=0      # and no validation
 
