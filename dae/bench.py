@@ -35,8 +35,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from dae.allocator import keep_freed_memory
 from dae.data import idx
-from dae.data.datamodule import eval_batch_size, to_unit
+from dae.data.datamodule import to_unit
 from dae.files import write_json
+from dae.inference import eval_batch_size
 from dae.train import build, build_model
 
 log = logging.getLogger(__name__)

@@ -83,7 +83,7 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def predict(net: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 1000) -> np.ndarray:
+def predict(net: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu", batch_size: int | None = None) -> np.ndarray:
     """Predicted labels for [0, 1] images, computed in batches on ``device``."""
     with evaluating(net):
         return in_batches(lambda x: net(x).argmax(1), images, device, batch_size).long().numpy()

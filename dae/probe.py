@@ -49,7 +49,7 @@ class ProbeSettings:
     n_train: int = 60000
     embedding: str = "pca"  # pca | tsne: how latent_2d.png reduces the vectors
     n_embed: int = 3000  # test vectors drawn in latent_2d.png and sent to the PROJECTOR
-    batch_size: int = 1000
+    batch_size: int | None = None  # encoding batch; None: by device (dae.inference.EVAL_BATCH_SIZE)
     seed: int = 0
     control: bool = True
 
@@ -62,7 +62,7 @@ class ProbeSettings:
             raise ValueError(f"probe.n_train={self.n_train} is too small; use at least 10 (default 60000).")
 
 
-def encode(module: L.LightningModule, images: torch.Tensor, batch_size: int, desc: str | None = None) -> np.ndarray:
+def encode(module: L.LightningModule, images: torch.Tensor, batch_size: int | None, desc: str | None = None) -> np.ndarray:
     """Latent vectors of [0, 1] images, in batches on the module's device."""
     with evaluating(module):
         return in_batches(lambda x: module.encode(x).flatten(1), images, module.device, batch_size, desc).numpy()

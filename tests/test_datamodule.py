@@ -104,7 +104,7 @@ def test_bad_train_levels_name_the_value(fixture_data, levels):
 
 
 def test_evaluation_batch_size_is_chosen_by_device_unless_configured(fixture_data):
-    from dae.data.datamodule import eval_batch_size
+    from dae.inference import eval_batch_size
 
     assert eval_batch_size(None, torch.device("cpu")) == 256 and eval_batch_size(None, torch.device("cuda")) == 1000
     assert eval_batch_size(50, torch.device("cuda")) == 50

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from dae.data.batches import EpochBatchSampler, TensorBatches
 from dae.data.source import IDXSource
+from dae.inference import eval_batch_size
 from dae.noise import Noise
 
 log = logging.getLogger(__name__)
@@ -36,17 +37,6 @@ def fixed_noise(noise: Noise, clean_u8: torch.Tensor, split: str, chunk: int = 2
 def to_unit(images_u8: torch.Tensor) -> torch.Tensor:
     """uint8 pixels to float in [0, 1]."""
     return images_u8.float().div_(255.0)
-
-
-# Validation and test batch sizes when data.eval_batch_size is null: on a CPU a batch of 1,000 runs 25 to
-# 40% slower per image than one of 256 (README: speed); on a GPU each batch costs the host a few
-# milliseconds of kernel launches whatever its size, so fewer, larger batches are faster.
-EVAL_BATCH_SIZE = {"cpu": 256, "cuda": 1000}
-
-
-def eval_batch_size(configured: int | None, device: torch.device) -> int:
-    """The validation and test batch size on ``device``: ``configured``, or by device if it is None."""
-    return configured if configured is not None else EVAL_BATCH_SIZE.get(device.type, EVAL_BATCH_SIZE["cpu"])
 
 
 def check_levels(noise: Noise, levels: Sequence[float] | None) -> tuple[float, float] | None:
@@ -80,7 +70,7 @@ class DenoisingDataModule(L.LightningDataModule):
     validation and test keep the noise's configured level. With ``clean_fraction = p``, each training
     image is left clean (level 0) with probability ``p``, so that the autoencoder also learns to
     pass clean digits through. ``eval_batch_size = None`` chooses the validation and test batch
-    size by device (:data:`EVAL_BATCH_SIZE`).
+    size by device (:data:`dae.inference.EVAL_BATCH_SIZE`).
 
     Batches are ``(noisy, clean, label)`` with images as float ``(N, 1, S, S)`` in [0, 1].
     """
