@@ -9,7 +9,7 @@ class SVMProbe(L.Callback):
     """After testing, the SVM probe of ``python -m dae.probe`` on the module in memory:
     writes ``probe/report.json``, ``probe/report.txt`` and ``probe/latent_2d.png`` into
     ``out_dir``, the embedding to TensorBoard's PROJECTOR, and ``hp/probe_acc``.
-    Off by default (about a minute on a CPU): ``callbacks=with_probe``."""
+    Off by default (one to two minutes on a 2-core CPU, README: SVM probe): ``callbacks=with_probe``."""
 
     hp_metrics = ("hp/probe_acc",)
 
