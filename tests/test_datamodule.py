@@ -115,6 +115,18 @@ def test_evaluation_batch_size_is_chosen_by_device_unless_configured(fixture_dat
     assert [len(batch[0]) for batch in dm.val_dataloader()] == [30, 30, 30, 10]
 
 
+def test_batched_inference_takes_the_evaluation_batch_size_by_device():
+    from dae.inference import in_batches
+
+    sizes = []
+    images = torch.arange(600.0).view(600, 1, 1, 1)
+    out = in_batches(lambda x: sizes.append(len(x)) or x * 2, images, "cpu")
+    assert sizes == [256, 256, 88] and torch.equal(out, images * 2)  # every image once, in order
+    sizes.clear()
+    in_batches(lambda x: sizes.append(len(x)) or x, images, "cpu", batch_size=500)
+    assert sizes == [500, 100]
+
+
 def test_clean_fraction_leaves_that_share_of_training_images_clean(fixture_data):
     dm = make(fixture_data, clean_fraction=0.25)
     batches = [dm.on_after_batch_transfer(batch, 0) for batch in dm.train_dataloader()]
