@@ -60,6 +60,8 @@ class ProbeSettings:
             raise ValueError(f"probe.embedding={self.embedding!r} is not one of 'pca', 'tsne'.")
         if self.n_train < 10:
             raise ValueError(f"probe.n_train={self.n_train} is too small; use at least 10 (default 60000).")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"probe.batch_size={self.batch_size} must be at least 1, or null (by device: 256 on a CPU, 1000 on a GPU).")
 
 
 def encode(module: L.LightningModule, images: torch.Tensor, batch_size: int | None, desc: str | None = None) -> np.ndarray:

@@ -60,6 +60,15 @@ def test_probe_defaults_match_the_probe_config():
     assert OmegaConf.to_container(OmegaConf.load(CONF / "probe.yaml").probe) == ProbeSettings().__dict__
 
 
+@pytest.mark.parametrize("bad", [{"inputs": "blurry"}, {"embedding": "umap"}, {"n_train": 5}, {"batch_size": 0}])
+def test_bad_probe_settings_name_the_value(bad):
+    from dae.probe import ProbeSettings
+
+    ((key, value),) = bad.items()
+    with pytest.raises(ValueError, match=rf"probe\.{key}={value!r}|probe\.{key}={value}"):
+        ProbeSettings(**bad)
+
+
 def test_classifier_is_cached_and_reused(fixture_data, tmp_path, caplog):
     from dae.classifier import load_or_train
 
