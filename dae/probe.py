@@ -34,7 +34,7 @@ from dae import figures
 from dae.classifier import report
 from dae.data.datamodule import DenoisingDataModule, fixed_noise, to_unit
 from dae.files import write_json, write_text
-from dae.inference import evaluating, in_batches
+from dae.inference import EVAL_BATCH_SIZE, evaluating, in_batches
 from dae.jobs import JobError, build_datamodule, is_sweep, load_job, load_model, quote_path_overrides, sweep_jobs, target
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class ProbeSettings:
         if self.n_train < 10:
             raise ValueError(f"probe.n_train={self.n_train} is too small; use at least 10 (default 60000).")
         if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"probe.batch_size={self.batch_size} must be at least 1, or null (by device: 256 on a CPU, 1000 on a GPU).")
+            raise ValueError(f"probe.batch_size={self.batch_size} must be at least 1, or null (by device: {EVAL_BATCH_SIZE}).")
 
 
 def encode(module: L.LightningModule, images: torch.Tensor, batch_size: int | None, desc: str | None = None) -> np.ndarray:

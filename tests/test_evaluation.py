@@ -65,7 +65,7 @@ def test_bad_probe_settings_name_the_value(bad):
     from dae.probe import ProbeSettings
 
     ((key, value),) = bad.items()
-    with pytest.raises(ValueError, match=rf"probe\.{key}={value!r}|probe\.{key}={value}"):
+    with pytest.raises(ValueError, match=rf"probe\.{key}={value!r}"):
         ProbeSettings(**bad)
 
 
