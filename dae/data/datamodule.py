@@ -183,13 +183,15 @@ class DenoisingDataModule(L.LightningDataModule):
             generator = torch.Generator(device=clean.device).manual_seed(seed)
             noise = self.noise
             if self.train_levels is not None or self.clean_fraction:
-                shape = (len(clean), 1, 1, 1)
+                def per_image() -> torch.Tensor:  # one uniform draw per image, from the batch's generator
+                    return torch.rand((len(clean), 1, 1, 1), generator=generator, device=clean.device, dtype=clean.dtype)
+
                 level = getattr(noise, noise.level_name)
                 if self.train_levels is not None:
                     low, high = self.train_levels
-                    level = low + (high - low) * torch.rand(shape, generator=generator, device=clean.device, dtype=clean.dtype)
+                    level = low + (high - low) * per_image()
                 if self.clean_fraction:
-                    level = level * (torch.rand(shape, generator=generator, device=clean.device, dtype=clean.dtype) >= self.clean_fraction)
+                    level = level * (per_image() >= self.clean_fraction)
                 noise = noise.at_level(level)
             return noise(clean, generator), clean, labels
         noisy, clean_u8, labels = batch  # an evaluation batch: the fixed noisy images
