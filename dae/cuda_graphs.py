@@ -83,7 +83,10 @@ class StepGraphs:
                 torch.cuda.current_stream().wait_stream(side)
                 _restore(buffers, saved)  # the warm-up passes updated BatchNorm's running statistics: undone
                 graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
+                # thread_local: only this thread's CUDA calls are restricted while capturing. Under the
+                # default (global) mode, a DataLoader's pin-memory thread allocating pinned memory during the
+                # capture breaks it, and the error then kills that thread and the run with it.
+                with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                     static_loss = self._loss_and_gradients(static_noisy, static_clean)
             replay = _Replay(graph, static_noisy, static_clean, static_loss, self.params)
             log.info("model.cuda_graph: captured the training step's forward, loss and backward for batches of shape %s", tuple(noisy.shape))

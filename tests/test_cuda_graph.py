@@ -141,3 +141,34 @@ def test_lightning_fit_replays_steps_and_counts_them(train_cfg):
     assert model.trainer.optimizers[0].defaults["fused"] is True  # the update left eager is Adam's fused kernel
     assert steps == eager_steps == 8  # 2 epochs of limit_train_batches=4
     assert psnr == pytest.approx(eager_psnr, abs=0.05)
+
+
+def test_capture_survives_a_thread_pinning_memory():
+    """A DataLoader with ``pin_memory=True`` (the bench's tutorial mode) keeps a thread allocating pinned
+    memory while a step may be captured. The capture must neither fail nor break that thread: StepGraphs
+    captures in thread-local mode, where other threads' CUDA calls go on as usual."""
+    import threading
+
+    model = module(True, partial(torch.optim.Adam, lr=1e-3))
+    stop, errors = threading.Event(), []
+
+    def pin() -> None:  # what a pin-memory thread and its batches' copies do: pinned allocations, event queries
+        try:
+            with torch.cuda.stream(torch.cuda.Stream()):
+                while not stop.is_set():
+                    torch.empty(1 << 16).pin_memory().to("cuda", non_blocking=True)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    pinner = threading.Thread(target=pin)
+    pinner.start()
+    try:
+        steps = StepGraphs(model)
+        clean = torch.rand(128, 1, 32, 32, device="cuda")
+        losses = [steps.replay(clean, clean) for _ in range(3)]
+        torch.cuda.synchronize()
+    finally:
+        stop.set()
+        pinner.join()
+    assert not errors, errors
+    assert len(steps.graphs) == 1 and steps.enabled and all(loss is not None for loss in losses)
