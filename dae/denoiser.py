@@ -204,13 +204,15 @@ class Denoiser(L.LightningModule):
         """``train/loss_step`` on the steps the logger writes (every ``trainer.log_every_n_steps``), and
         ``train/loss_epoch``, the epoch's mean over images, once, at its last batch. Each ``self.log``
         call costs a fraction of a millisecond of Python, which on a GPU is as much as the network's
-        own step (experiments/gpu). The step value is this process's; the epoch mean is reduced
-        across processes once, at the epoch's end."""
+        own step (experiments/gpu). The step value is this process's, logged as a host copy: Lightning
+        turns the progress bar's values into numbers after every step, and a device tensor there would
+        make the host wait for the GPU at every step rather than once per logged step. The epoch mean
+        is reduced across processes once, at the epoch's end."""
         self.train_loss_sum.add_(loss.detach().float(), alpha=n)
         self.train_loss_count += n
         every = self.trainer.log_every_n_steps
         if every and (self.global_step + 1) % every == 0:  # as Lightning decides when to write step values
-            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=n)
+            self.log("train/loss_step", loss.detach().cpu(), on_step=True, on_epoch=False, prog_bar=True, batch_size=n)
         if batch_idx + 1 == self.trainer.num_training_batches:
             self.log("train/loss_epoch", self.train_loss_sum / self.train_loss_count, on_step=False, on_epoch=True, sync_dist=True, batch_size=self.train_loss_count)
 
