@@ -34,7 +34,7 @@ step() {  # step <name> <python args...>: run it within what is left of the budg
   local start=$SECONDS
   timeout "$left" python3 "$@" > "$LOGS/$name.log" 2>&1
   echo "== $name: rc=$? in $((SECONDS - start)) s: $*"
-  grep -E "ratio_vs|^(bare|project|tutorial) |test PSNR|denoised|probe accuracy|passed|failed|Error|cuda_graph|ms per step|samples/s|^  [a-z]" "$LOGS/$name.log" | tail -n 6
+  grep -E "ratio_vs|^(bare|project|tutorial) |test PSNR|denoised|probe accuracy|passed|failed|Error|cuda_graph|ms per step|host time per step|samples/s|^  [a-z]" "$LOGS/$name.log" | tail -n 6
 }
 B="-m dae.bench trainer.accelerator=$ACC bench.steps=$STEPS $BENCH"
 # In order of need: what does not fit in BUDGET is skipped.
@@ -44,6 +44,7 @@ step epoch_costs experiments/gpu/epoch_costs.py trainer.accelerator=$ACC  # a ch
 step bench_eval256 $B data.eval_batch_size=256 bench.modes=[bare,project]  # validation as on a CPU (the GPU default: 1000)
 step train -m dae.train trainer.accelerator=$ACC $TRAIN
 step profile experiments/gpu/profile_fit.py trainer.accelerator=$ACC $TRAIN  # where the host's time goes per step
+step syncs experiments/gpu/syncs.py trainer.accelerator=$ACC $TRAIN  # where the host waits for the GPU during an epoch
 # The project path's costs over the bare step, taken apart: without callbacks and logger, then without validation too.
 NONE=$(cd experiments/gpu && python3 -c "from train_config import NO_CALLBACKS; print(*NO_CALLBACKS)")  # one list, in train_config.py
 step bench_no_callbacks $B $NONE bench.modes=[bare,project]

@@ -41,7 +41,8 @@ def main(overrides: list[str]) -> None:
     out = Path(cfg.paths.output_dir)
     datamodule, model, trainer = build(cfg)
     trainer.fit(model, datamodule=datamodule)
-    device = model.device
+    device = trainer.strategy.root_device
+    model.to(device)  # fit's teardown moved it to the CPU: back where training keeps it
     rows = {}
     checkpoint = out / "timed.ckpt"
     rows["checkpoint write (trainer.save_checkpoint)"] = median_ms(lambda: trainer.save_checkpoint(checkpoint), device)
