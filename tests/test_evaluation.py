@@ -269,3 +269,21 @@ def test_command_line_error_is_one_line_naming_the_path(tmp_path):
     done = run_module("dae.evaluate", f"run={tmp_path / 'nowhere'}", f"paths.log_dir={tmp_path / 'logs'}")
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1] == f"error: run={tmp_path / 'nowhere'} does not exist; expected a job folder such as outputs/runs/<time> or outputs/multirun/<time>/<overrides>."
+
+
+def test_control_prediction_split_over_two_processes_keeps_order():
+    """The control's test vectors are predicted half here, half in the worker process: the labels
+    come back in the test set's order, as one process would give them."""
+    import numpy as np
+    from joblib.externals.loky import get_reusable_executor
+    from sklearn.svm import SVC
+
+    from dae.probe import predict_in_two
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(301, 5))
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)  # three classes
+    model = SVC().fit(x[:200], y[:200])
+    expected = model.predict(x[200:])
+    assert len(set(expected)) == 3  # the order could not come out right by chance
+    assert np.array_equal(predict_in_two(model, x[200:], get_reusable_executor(max_workers=1)), expected)
