@@ -103,10 +103,6 @@ def fit_and_score(model, x_train: np.ndarray, y_train: np.ndarray, x_test: np.nd
     return report(y_test, model.fit(x_train, y_train).predict(x_test))
 
 
-def fit(model, x: np.ndarray, y: np.ndarray):
-    return model.fit(x, y)
-
-
 def predict_in_two(model, x: np.ndarray, executor) -> np.ndarray:
     """``model.predict(x)``, the second half in ``executor``'s worker while this process does the
     first: an RBF SVM's prediction costs its support vectors times the test vectors (the control's:
@@ -162,7 +158,7 @@ def run_probe(module: L.LightningModule, dm: DenoisingDataModule, settings: Prob
         else:
             pipeline = control_model(settings, latent_dim, len(train_y))
             executor = get_reusable_executor(max_workers=1)
-            control_job = executor.submit(fit, pipeline, pixels(train_images), train_y)
+            control_job = executor.submit(pipeline.fit, pixels(train_images), train_y)  # returns the fitted pipeline
     with stage("fit and score SVM"):
         result, text = fit_and_score(make_pipeline(StandardScaler(), svm(settings)), z_train, train_y, z_test, test_y)
     with stage("figures"):
