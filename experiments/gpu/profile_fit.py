@@ -17,14 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from train_config import train_config
-
-from dae.train import build
+from train_config import warmed_up
 
 
 def main(overrides: list[str]) -> None:
-    datamodule, model, trainer = build(train_config(["trainer.max_epochs=1", *overrides], prefix="profile_fit_"))
-    trainer.fit(model, datamodule=datamodule)  # warm-up epoch: allocations, kernel choices, CUDA graphs
+    datamodule, model, trainer = warmed_up(overrides, prefix="profile_fit_")
     steps = trainer.num_training_batches * 2
     profiler = cProfile.Profile()
     trainer.fit_loop.max_epochs = 3

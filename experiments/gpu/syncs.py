@@ -23,9 +23,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from train_config import train_config
-
-from dae.train import build
+from train_config import warmed_up
 
 
 def where(skip: int) -> str:
@@ -45,8 +43,7 @@ class StepClock(L.Callback):
 
 
 def main(overrides: list[str]) -> None:
-    datamodule, model, trainer = build(train_config(["trainer.max_epochs=1", *overrides], prefix="syncs_"))
-    trainer.fit(model, datamodule=datamodule)  # warm-up epoch: allocations, kernel choices, CUDA graphs
+    datamodule, model, trainer = warmed_up(overrides, prefix="syncs_")
     clock = StepClock()
     trainer.callbacks.append(clock)
     waits: Counter = Counter()

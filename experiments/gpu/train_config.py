@@ -27,3 +27,14 @@ def train_config(overrides: list[str], prefix: str = "study_") -> DictConfig:
     out = tempfile.mkdtemp(prefix=prefix)
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="train"):
         return compose("train", overrides=["callbacks.classifier_report=null", f"paths.output_dir={out}", *overrides])
+
+
+def warmed_up(overrides: list[str], prefix: str):
+    """The data module, model and trainer that ``dae.train`` builds with ``overrides``, after one untimed
+    epoch of ``Trainer.fit`` (allocations, kernel choices, CUDA graphs). Raise ``trainer.fit_loop.max_epochs``
+    and call ``trainer.fit`` again for the epochs to study."""
+    from dae.train import build  # here: NO_CALLBACKS alone needs no torch
+
+    datamodule, model, trainer = build(train_config(["trainer.max_epochs=1", *overrides], prefix=prefix))
+    trainer.fit(model, datamodule=datamodule)
+    return datamodule, model, trainer
