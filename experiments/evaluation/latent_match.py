@@ -24,6 +24,8 @@ from dae.denoiser import Denoiser
 class LatentMatchDenoiser(Denoiser):
     def __init__(self, *args, weight: float = 0.1, term: str = "nce", pair: str = "clean", temperature: float = 0.1, shift: int = 2, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if term not in ("mse", "mse_dim", "nce") or pair not in ("clean", "view", "shift"):
+            raise ValueError(f"model.term={term!r}, model.pair={pair!r}: expected a term of mse, mse_dim, nce and a pair of clean, view, shift.")
         self.weight, self.term, self.pair, self.temperature, self.shift = weight, term, pair, temperature, shift
 
     def step_graphs_apply(self, *args, **kwargs) -> bool:

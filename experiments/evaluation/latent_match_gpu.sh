@@ -1,20 +1,16 @@
 #!/usr/bin/env bash
 # Screen training objectives (latent_match.py) and training lengths on a GPU machine: all jobs at once (one
 # GPU, one CPU thread each), each trained then probed with the full default probe (60,000 training vectors).
-# From the repository root, after `bash experiments/gpu/carry.sh` and `cp -r data/cache/probe_control
-# .devcarry/cache/` (the control's cached results), on a machine with a GPU:
+# From the repository root, after `bash experiments/gpu/carry.sh` (which also carries the control's cached
+# results), on a machine with a GPU:
 #   bash experiments/evaluation/latent_match_gpu.sh <out folder>
 # Appends one line per job to <out>/summary.txt as each ends (a job over JOB_S seconds is stopped).
 set -u
 OUT=${1:-outputs/latent_match_gpu}
 JOB_S=${JOB_S:-240}
-mkdir -p "$OUT" data/cache outputs
+mkdir -p "$OUT" outputs
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 PYTHONPATH=$PWD:$PWD/experiments/evaluation
-if [ -d .devcarry ]; then
-  export PYTHONPATH=$PWD/.devcarry/site:$PYTHONPATH
-  for f in .devcarry/mnist/*.gz; do gunzip -c "$f" > "data/$(basename "$f" .gz)"; done
-  cp -r .devcarry/cache/* data/cache/
-fi
+source experiments/gpu/use_carry.sh
 M="model._target_=latent_match.LatentMatchDenoiser +model.temperature=0.2"
 JOBS=(
   "base|"

@@ -17,11 +17,7 @@ SKIP=${SKIP:-}    # names of steps to leave out, e.g. SKIP="bench_batches probe"
 LOGS=outputs/gpu_logs
 mkdir -p "$OUT" $LOGS data/cache/classifier
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD  # experiments/gpu/*.py import dae from the checkout
-if [ -d .devcarry ]; then  # a machine without the package index: Hydra, MNIST and classifier M carried in
-  export PYTHONPATH=$PWD/.devcarry/site:$PYTHONPATH
-  for f in .devcarry/mnist/*.gz; do gunzip -c "$f" > "data/$(basename "$f" .gz)"; done
-  cp -r .devcarry/cache/classifier/* data/cache/classifier/
-fi
+source experiments/gpu/use_carry.sh  # a machine without the package index: Hydra, MNIST and classifier M carried in
 (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true) > $LOGS/card.txt 2>&1
 python3 -c "import torch, lightning, torchmetrics, hydra; print('torch', torch.__version__, 'lightning', lightning.__version__, 'torchmetrics', torchmetrics.__version__, 'hydra', hydra.__version__)" | tee -a $LOGS/card.txt
 cat $LOGS/card.txt
