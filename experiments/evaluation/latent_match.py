@@ -60,3 +60,24 @@ class LatentMatchDenoiser(Denoiser):
         self.log("train/latent_term", extra.detach(), on_step=False, on_epoch=True)
         self._log_train_loss(loss, n, batch_idx)
         return loss + self.weight * extra
+
+
+class LatentNoiseDenoiser(Denoiser):
+    """:class:`~dae.denoiser.Denoiser` whose decoder, in training, reads the latent plus Gaussian noise of
+    ``scale`` times each dimension's spread in the batch: the code has to carry the image in a form that
+    small moves do not change, at any scale of the latent space."""
+
+    def __init__(self, *args, scale: float = 0.1, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.scale = scale
+
+    def step_graphs_apply(self, *args, **kwargs) -> bool:
+        return False  # the step below is not the one StepGraphs capture
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        noisy, clean, _ = batch
+        z = self.net.encode(self._to_net(noisy))
+        z = z + self.scale * z.detach().std(0) * torch.randn_like(z)
+        loss = self.loss(self.net.decoder(z), clean * 2 - 1)
+        self._log_train_loss(loss, len(noisy), batch_idx)
+        return loss
