@@ -1,5 +1,6 @@
 """Training objectives tried against the SVM probe's marks: the reconstruction loss plus a term on the
-latent vectors of each batch. Used as, from the repository root:
+latent vectors of each batch (:class:`LatentMatchDenoiser`), and noise added to the latent before the
+decoder (:class:`LatentNoiseDenoiser`, ``+model.scale=0.1``). Used as, from the repository root:
 
     PYTHONPATH=experiments/evaluation python -m dae.train model._target_=latent_match.LatentMatchDenoiser +model.weight=0.1 +model.term=nce +model.pair=clean
 
