@@ -22,15 +22,19 @@ import torch.nn.functional as F
 from dae.denoiser import Denoiser
 
 
-class LatentMatchDenoiser(Denoiser):
+class EagerStepDenoiser(Denoiser):
+    """Base of the variants below: their training steps are their own, not the one StepGraphs capture."""
+
+    def step_graphs_apply(self, *args, **kwargs) -> bool:
+        return False
+
+
+class LatentMatchDenoiser(EagerStepDenoiser):
     def __init__(self, *args, weight: float = 0.1, term: str = "nce", pair: str = "clean", temperature: float = 0.1, shift: int = 2, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if term not in ("mse", "mse_dim", "nce") or pair not in ("clean", "view", "shift"):
             raise ValueError(f"model.term={term!r}, model.pair={pair!r}: expected a term of mse, mse_dim, nce and a pair of clean, view, shift.")
         self.weight, self.term, self.pair, self.temperature, self.shift = weight, term, pair, temperature, shift
-
-    def step_graphs_apply(self, *args, **kwargs) -> bool:
-        return False  # the step below is not the one StepGraphs capture
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         noisy, clean, _ = batch
@@ -63,7 +67,7 @@ class LatentMatchDenoiser(Denoiser):
         return loss + self.weight * extra
 
 
-class LatentNoiseDenoiser(Denoiser):
+class LatentNoiseDenoiser(EagerStepDenoiser):
     """:class:`~dae.denoiser.Denoiser` whose decoder, in training, reads the latent plus Gaussian noise of
     ``scale`` times each dimension's spread in the batch: the code has to carry the image in a form that
     small moves do not change, at any scale of the latent space."""
@@ -71,9 +75,6 @@ class LatentNoiseDenoiser(Denoiser):
     def __init__(self, *args, scale: float = 0.1, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.scale = scale
-
-    def step_graphs_apply(self, *args, **kwargs) -> bool:
-        return False  # the step below is not the one StepGraphs capture
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         noisy, clean, _ = batch
