@@ -1,0 +1,65 @@
+"""Data augmentation, tried against the SVM probe's marks (experiments/evaluation/README.md).
+
+:class:`ShiftDenoiser` moves each training batch, its noisy inputs and clean targets alike, by one random
+shift of up to ``shift`` pixels each way before the usual step: the encoder sees each digit at more
+positions than MNIST's centred ones. The 2-pixel padding and MNIST's empty border keep the digits in
+frame, and the Gaussian noise moved with them is still Gaussian noise.
+
+:class:`AffineDenoiser` gives each clean training image its own small random rotation (up to ``degrees``),
+scale (1 ± ``scale``) and shift (up to ``shift`` pixels), then draws the run's noise afresh on the moved
+image (the noise is then that of the configured level; ``data.train_levels`` and ``data.clean_fraction``
+are not applied to it). Used as, from the repository root:
+
+    PYTHONPATH=experiments/evaluation python -m dae.train model._target_=augment.ShiftDenoiser +model.shift=2
+    PYTHONPATH=experiments/evaluation python -m dae.train model._target_=augment.AffineDenoiser +model.degrees=10
+
+and the same PYTHONPATH for `python -m dae.probe` and `python -m dae.evaluate` on such a run.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from latent_match import EagerStepDenoiser
+
+
+def check_shift(shift: float) -> None:
+    if not 0 <= shift <= 4:
+        raise ValueError(f"model.shift={shift}: expected 0 to 4 pixels (more pushes digits out of the 32 x 32 frame).")
+
+
+class ShiftDenoiser(EagerStepDenoiser):
+    def __init__(self, *args, shift: int = 2, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        check_shift(shift)
+        self.shift = shift
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        noisy, clean, labels = batch
+        dy, dx = (int(v) for v in torch.randint(-self.shift, self.shift + 1, (2,)))
+        noisy, clean = (torch.roll(t, shifts=(dy, dx), dims=(-2, -1)) for t in (noisy, clean))
+        return super().training_step((noisy, clean, labels), batch_idx)
+
+
+class AffineDenoiser(EagerStepDenoiser):
+    def __init__(self, *args, degrees: float = 10.0, scale: float = 0.1, shift: float = 2.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        check_shift(shift)
+        if not (0 <= degrees <= 45 and 0 <= scale < 0.5):
+            raise ValueError(f"model.degrees={degrees}, model.scale={scale}: expected 0 to 45 degrees and a scale change under 0.5.")
+        self.degrees, self.scale, self.shift = degrees, scale, shift
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        _, clean, labels = batch
+        n, size = len(clean), clean.shape[-1]
+
+        def draw(limit: float) -> torch.Tensor:  # uniform in [-limit, limit], one per image
+            return (torch.rand(n, device=clean.device) * 2 - 1) * limit
+
+        angle, zoom = draw(math.radians(self.degrees)), 1 + draw(self.scale)
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack([torch.stack([cos, -sin, draw(2 * self.shift / size)], 1), torch.stack([sin, cos, draw(2 * self.shift / size)], 1)], 1)
+        grid = F.affine_grid(theta, list(clean.shape), align_corners=False)
+        moved = F.grid_sample(clean.float(), grid, align_corners=False).to(clean.dtype).clamp_(0, 1)
+        noisy = self.trainer.datamodule.noise(moved, None)
+        return super().training_step((noisy, moved, labels), batch_idx)
