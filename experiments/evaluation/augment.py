@@ -8,10 +8,15 @@ frame, and the Gaussian noise moved with them is still Gaussian noise.
 :class:`AffineDenoiser` gives each clean training image its own small random rotation (up to ``degrees``),
 scale (1 ± ``scale``) and shift (up to ``shift`` pixels), then draws the run's noise afresh on the moved
 image (the noise is then that of the configured level; ``data.train_levels`` and ``data.clean_fraction``
-are not applied to it). Used as, from the repository root:
+are not applied to it).
+
+:class:`MaskDenoiser` sets a random share ``mask`` of each noisy training input's pixels to 0 (the
+masking noise of Vincent et al.), on top of the run's noise: the encoder has to fill in strokes from
+their context. Validation and test inputs are not masked. Used as, from the repository root:
 
     PYTHONPATH=experiments/evaluation python -m dae.train model._target_=augment.ShiftDenoiser +model.shift=2
     PYTHONPATH=experiments/evaluation python -m dae.train model._target_=augment.AffineDenoiser +model.degrees=10
+    PYTHONPATH=experiments/evaluation python -m dae.train model._target_=augment.MaskDenoiser +model.mask=0.25
 
 and the same PYTHONPATH for `python -m dae.probe` and `python -m dae.evaluate` on such a run.
 """
@@ -63,3 +68,16 @@ class AffineDenoiser(EagerStepDenoiser):
         moved = F.grid_sample(clean.float(), grid, align_corners=False).to(clean.dtype).clamp_(0, 1)
         noisy = self.trainer.datamodule.noise(moved, None)
         return super().training_step((noisy, moved, labels), batch_idx)
+
+
+class MaskDenoiser(EagerStepDenoiser):
+    def __init__(self, *args, mask: float = 0.25, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not 0 <= mask < 1:
+            raise ValueError(f"model.mask={mask}: expected a share of pixels in [0, 1).")
+        self.mask = mask
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        noisy, clean, labels = batch
+        keep = torch.rand(noisy.shape, device=noisy.device) >= self.mask
+        return super().training_step((noisy * keep, clean, labels), batch_idx)
