@@ -10,8 +10,8 @@ scale (1 ± ``scale``) and shift (up to ``shift`` pixels), then draws the run's 
 image (the noise is then that of the configured level; ``data.train_levels`` and ``data.clean_fraction``
 are not applied to it).
 
-:class:`MaskDenoiser` sets a random share ``mask`` of each noisy training input's pixels to 0 (the
-masking noise of Vincent et al.), on top of the run's noise: the encoder has to fill in strokes from
+:class:`MaskDenoiser` sets a random share ``mask`` of each noisy training input's pixels to 0 (masking
+noise), on top of the run's noise: the encoder has to fill in strokes from
 their context. Validation and test inputs are not masked. Used as, from the repository root:
 
     PYTHONPATH=experiments/evaluation python -m dae.train model._target_=augment.ShiftDenoiser +model.shift=2
