@@ -4,14 +4,16 @@
 
 Encodes the probe's noisy training and test images with the job's encoder (as dae.probe does), scales
 the latent vectors (statistics of all training vectors), and prints the test accuracy of an SVM, fitted
-on the first n_train training vectors, for each setting; gamma = g / latent size. Defaults: 20,000
+on the first n_train training vectors, for each setting; gamma = g / number of features. Defaults: 20,000
 training vectors, C in 1,10,100, g in 0.5,1,2, the probe's scaling and kernel.
 
 Scalings: ``standard``, the probe's (each dimension to zero mean and unit variance); ``l2``, standardised,
 then each vector to length sqrt(latent size) (the RBF kernel then reads only angles); ``raw``, the
 latents as the encoder gives them, divided by one number, their overall spread; ``raw_l2``, raw vectors
-to length sqrt(latent size); ``whiten``, PCA-whitened (decorrelated, unit variance per component).
-At these scales g = 1 is scikit-learn's ``gamma='scale'`` (up to rounding for ``l2`` and ``whiten``).
+to length sqrt(latent size); ``whiten``, PCA-whitened (decorrelated, unit variance per component);
+``pca<k>`` (``pca64``...), standardised, then its first k principal components, divided by their overall
+spread (gamma is then g / k). At these scales g = 1 is scikit-learn's ``gamma='scale'`` (up to rounding
+for ``l2`` and ``whiten``).
 Kernels: ``rbf`` (the probe's), ``poly2`` and ``poly3`` (polynomial of degree 2 or 3, coef0 = 1).
 """
 
@@ -26,7 +28,7 @@ from sklearn.svm import SVC
 from dae.jobs import build_datamodule, load_job, load_model
 from dae.probe import ProbeSettings, encode, probe_inputs
 
-SCALINGS = ("standard", "l2", "raw", "raw_l2", "whiten")
+SCALINGS = ("standard", "l2", "raw", "raw_l2", "whiten")  # and pca<k>
 KERNELS = {"rbf": {"kernel": "rbf"}, "poly2": {"kernel": "poly", "degree": 2, "coef0": 1.0}, "poly3": {"kernel": "poly", "degree": 3, "coef0": 1.0}}
 
 
@@ -37,7 +39,11 @@ def scaled(z_train: np.ndarray, z_test: np.ndarray, scaling: str) -> tuple[np.nd
         scaler = StandardScaler().fit(z_train)
         z_train, z_test = scaler.transform(z_train), scaler.transform(z_test)
         return (z_train, z_test) if scaling == "standard" else (normalize(z_train) * root_d, normalize(z_test) * root_d)
-    if scaling == "raw":
+    if scaling.startswith("pca"):
+        scaler = StandardScaler().fit(z_train)
+        pca = PCA(int(scaling[3:])).fit(scaler.transform(z_train))
+        z_train, z_test = pca.transform(scaler.transform(z_train)), pca.transform(scaler.transform(z_test))
+    if scaling == "raw" or scaling.startswith("pca"):
         spread = z_train.std()
         return z_train / spread, z_test / spread
     if scaling == "raw_l2":
@@ -48,8 +54,8 @@ def scaled(z_train: np.ndarray, z_test: np.ndarray, scaling: str) -> tuple[np.nd
 
 def main(folder: str, n_train: int, cs: str, gs: str, scalings: str, kernels: str) -> None:
     for scaling in scalings.split(","):
-        if scaling not in SCALINGS:
-            raise SystemExit(f"--scaling {scaling}: expected one or more of {', '.join(SCALINGS)}, separated by commas.")
+        if scaling not in SCALINGS and not (scaling.startswith("pca") and scaling[3:].isdigit() and int(scaling[3:]) >= 1):
+            raise SystemExit(f"--scaling {scaling}: expected one or more of {', '.join(SCALINGS)} or pca<k> (pca64), separated by commas.")
     for kernel in kernels.split(","):
         if kernel not in KERNELS:
             raise SystemExit(f"--kernel {kernel}: expected one or more of {', '.join(KERNELS)}, separated by commas.")
@@ -74,8 +80,8 @@ if __name__ == "__main__":
     parser.add_argument("folder", help="a job folder")
     parser.add_argument("n_train", nargs="?", type=int, default=20000, help="training vectors the SVM sees (default 20000)")
     parser.add_argument("cs", nargs="?", default="1,10,100", help="values of C, separated by commas")
-    parser.add_argument("gs", nargs="?", default="0.5,1,2", help="gamma as multiples of 1 / latent size, separated by commas")
-    parser.add_argument("--scaling", default="standard", help=f"one or more of {', '.join(SCALINGS)}")
+    parser.add_argument("gs", nargs="?", default="0.5,1,2", help="gamma as multiples of 1 / number of features (the latent size; k for pca<k>), separated by commas")
+    parser.add_argument("--scaling", default="standard", help=f"one or more of {', '.join(SCALINGS)} or pca<k>")
     parser.add_argument("--kernel", default="rbf", help=f"one or more of {', '.join(KERNELS)}")
     args = parser.parse_args()
     main(args.folder, args.n_train, args.cs, args.gs, args.scaling, args.kernel)
