@@ -34,22 +34,22 @@ KERNELS = {"rbf": {"kernel": "rbf"}, "poly2": {"kernel": "poly", "degree": 2, "c
 
 def scaled(z_train: np.ndarray, z_test: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
     """Both sets scaled with statistics of the training vectors only."""
-    root_d = np.sqrt(z_train.shape[1])
-    if scaling in ("standard", "l2"):
+    if scaling in ("standard", "l2") or scaling.startswith("pca"):
         scaler = StandardScaler().fit(z_train)
         z_train, z_test = scaler.transform(z_train), scaler.transform(z_test)
-        return (z_train, z_test) if scaling == "standard" else (normalize(z_train) * root_d, normalize(z_test) * root_d)
-    if scaling.startswith("pca"):
-        scaler = StandardScaler().fit(z_train)
-        pca = PCA(int(scaling[3:])).fit(scaler.transform(z_train))
-        z_train, z_test = pca.transform(scaler.transform(z_train)), pca.transform(scaler.transform(z_test))
-    if scaling == "raw" or scaling.startswith("pca"):
-        spread = z_train.std()
-        return z_train / spread, z_test / spread
-    if scaling == "raw_l2":
+    if scaling == "standard":
+        return z_train, z_test
+    if scaling in ("l2", "raw_l2"):
+        root_d = np.sqrt(z_train.shape[1])
         return normalize(z_train) * root_d, normalize(z_test) * root_d
-    pca = PCA(whiten=True).fit(z_train)
-    return pca.transform(z_train), pca.transform(z_test)
+    if scaling == "whiten":
+        pca = PCA(whiten=True).fit(z_train)
+        return pca.transform(z_train), pca.transform(z_test)
+    if scaling.startswith("pca"):
+        pca = PCA(int(scaling[3:])).fit(z_train)
+        z_train, z_test = pca.transform(z_train), pca.transform(z_test)
+    spread = z_train.std()  # raw and pca<k>: one overall scale, so that g = 1 is 'scale'
+    return z_train / spread, z_test / spread
 
 
 def main(folder: str, n_train: int, cs: str, gs: str, scalings: str, kernels: str) -> None:
