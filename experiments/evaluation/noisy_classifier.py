@@ -14,6 +14,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from dae.classifier import predict
 from dae.data.datamodule import to_unit
 from dae.jobs import build_datamodule, load_job
 from dae.models import DigitCNN
@@ -33,11 +34,7 @@ generator = torch.Generator().manual_seed(1)
 
 
 def test_accuracy() -> float:
-    net.eval()
-    with torch.no_grad():
-        predicted = torch.cat([net(dm.test_noisy[i : i + 1000]).argmax(1) for i in range(0, len(dm.test_noisy), 1000)])
-    net.train()
-    return float((predicted == dm.test_y).float().mean())
+    return float((predict(net, dm.test_noisy) == dm.test_y.numpy()).mean())
 
 
 start = time.time()
