@@ -46,5 +46,6 @@ for epoch in range(epochs):
         loss.backward()
         optimizer.step()
         schedule.step()
-    print(f"epoch {epoch + 1}: test accuracy {test_accuracy():.4f} ({time.time() - start:.0f} s)", flush=True)
-print(f"DigitCNN{list(channels)} trained on noisy images ({dm.noise!r}), {epochs} epochs: accuracy {test_accuracy():.4f} on the fixed noisy test images")
+    accuracy = test_accuracy()
+    print(f"epoch {epoch + 1}: test accuracy {accuracy:.4f} ({time.time() - start:.0f} s)", flush=True)
+print(f"DigitCNN{list(channels)} trained on noisy images ({dm.noise!r}), {epochs} epochs: accuracy {accuracy:.4f} on the fixed noisy test images")
