@@ -4,4 +4,4 @@ from dae import config as _config
 
 _config.register()
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

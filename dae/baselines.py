@@ -28,7 +28,7 @@ from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 
 from dae.classifier import load_or_train
-from dae.data.datamodule import fixed_noise, to_unit
+from dae.data.datamodule import fixed_noise
 from dae.evaluate import judge
 from dae.files import write_csv, write_json, write_text
 from dae.inference import denoise
@@ -202,13 +202,13 @@ def baselines(cfg: DictConfig, out_dir: Path) -> list[dict]:
     datamodule.setup()
     classifier = load_or_train(cfg.classifier, datamodule, cfg.paths.cache_dir)
     crop = (datamodule.image_size - datamodule.source.read("test_images").shape[-1]) // 2
-    val_x, test_x = datamodule.val_x[: cfg.n_val], datamodule.test_x[: cfg.n_test]
-    labels = datamodule.test_y[: cfg.n_test].numpy()
-    val_clean, test_clean = to_unit(val_x), to_unit(test_x)
+    val_split, test_split = datamodule.images("val"), datamodule.images("test")
+    val_clean, test_clean = val_split.clean[: cfg.n_val], test_split.clean[: cfg.n_test]
+    labels = test_split.labels[: cfg.n_test].numpy()
     rows: list[dict] = []
     for noise_name, noise in noises.items():
-        val_noisy = fixed_noise(noise, datamodule.val_x, "val")[: cfg.n_val]  # the very images a run validates on
-        test_noisy = fixed_noise(noise, datamodule.test_x, "test")[: cfg.n_test]  # and tests on
+        val_noisy = fixed_noise(noise, val_split.clean, "val")[: cfg.n_val]  # the very images a run validates on
+        test_noisy = fixed_noise(noise, test_split.clean, "test")[: cfg.n_test]  # and tests on
         vn, vc, tn = val_noisy[:, 0].numpy(), val_clean[:, 0].numpy(), test_noisy[:, 0].numpy()
         for method, values in cfg.methods.items():
             values = OmegaConf.to_container(values) or {}
@@ -237,8 +237,8 @@ def baselines(cfg: DictConfig, out_dir: Path) -> list[dict]:
             rows.append(row)
             log.info("%s / autoencoder %s: PSNR %.2f dB, SSIM %.4f, M %.4f", noise_name, job.folder.name, row["psnr"], row["ssim"], row["acc_denoised"])
     write_csv(out_dir / "baselines.csv", rows, COLUMNS)
-    write_json(out_dir / "baselines.json", {"n_val": cfg.n_val, "n_test": len(test_x), "noises": {k: v.params() for k, v in noises.items()}, "rows": rows})
-    write_text(out_dir / "baselines.md", to_markdown(rows, noises, cfg, len(test_x)))
+    write_json(out_dir / "baselines.json", {"n_val": cfg.n_val, "n_test": len(test_clean), "noises": {k: v.params() for k, v in noises.items()}, "rows": rows})
+    write_text(out_dir / "baselines.md", to_markdown(rows, noises, cfg, len(test_clean)))
     return rows
 
 
@@ -265,7 +265,7 @@ def to_markdown(rows: list[dict], noises: dict, cfg: DictConfig, n_test: int) ->
     return "\n".join(lines) + "\n"
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="baselines")
+@hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="baselines")
 def main(cfg: DictConfig) -> None:
     out_dir = Path(cfg.paths.output_dir)
     try:

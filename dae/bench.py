@@ -33,11 +33,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader, Dataset
 
-from dae.allocator import keep_freed_memory
 from dae.data import idx
-from dae.data.datamodule import to_unit
 from dae.files import write_json
 from dae.inference import eval_batch_size
+from dae.speedups.allocator import keep_freed_memory
+from dae.speedups.cuda_graphs import GraphedDenoiser
 from dae.train import build, build_model
 
 log = logging.getLogger(__name__)
@@ -72,23 +72,25 @@ def sync(device: torch.device) -> None:
 
 
 class Stepper:
-    """One optimisation step of ``net`` on ``(noisy, clean)`` in the network's range, under autocast
-    (with a gradient scaler for float16), as a plain loop does it; on a GPU with ``model.cuda_graph``,
-    forward, loss and backward replayed from a CUDA graph as the project's training does it
-    (dae/cuda_graphs.py), then the optimizer's step."""
+    """One optimisation step of the module on ``(noisy, clean)``, under autocast (with a gradient
+    scaler for float16), as a plain loop does it; for a :class:`~dae.speedups.cuda_graphs.GraphedDenoiser`
+    on a GPU (``trainer=gpu``), forward, loss and backward replayed from a CUDA graph as its training
+    does it, then the optimizer's step."""
 
     def __init__(self, module: L.LightningModule, device: torch.device, dtype: torch.dtype | None) -> None:
         self.module, self.device, self.dtype = module.to(device).train(), device, dtype
-        self.optimizer = module.prepare_steps(device, scaler=dtype == torch.float16)(params=module.parameters())
-        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+        scaler = dtype == torch.float16
+        optimizer = module.prepare_steps(device, scaler=scaler) if isinstance(module, GraphedDenoiser) else module.optimizer
+        self.graphs = module.step_graphs if isinstance(module, GraphedDenoiser) else None  # set by prepare_steps where graphs apply
+        self.optimizer = optimizer(params=module.parameters())
+        self.scaler = torch.amp.GradScaler(device.type, enabled=scaler)
 
     def __call__(self, noisy: torch.Tensor, clean: torch.Tensor) -> None:
-        graphs = self.module.step_graphs
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            loss = graphs.replay(noisy, clean) if graphs is not None else None  # replayed: the gradients are in .grad
+            loss = self.graphs.replay(noisy, clean) if self.graphs is not None else None  # replayed: the gradients are in .grad
             replayed = loss is not None
             if not replayed:
-                _, loss = self.module._step((noisy, clean, None))
+                _, loss = self.module.model_step((noisy, clean, None))
         if not replayed:
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -112,7 +114,7 @@ def timed(run, samples: int, repeats: int, device: torch.device) -> list[float]:
 def bare(cfg: DictConfig, datamodule, device: torch.device, steps: int, repeats: int) -> list[float]:
     """The train step alone, on one pre-built batch of real noisy images on the device."""
     step = Stepper(build_model(cfg), device, autocast_dtype(cfg))
-    clean = to_unit(datamodule.train_x[: datamodule.batch_size]).to(device)
+    clean = datamodule.images("train").clean[: datamodule.batch_size].to(device)
     noisy = datamodule.noise(clean, torch.Generator(device=device).manual_seed(0))
 
     def run() -> None:
@@ -243,7 +245,7 @@ def bench(cfg: DictConfig, out_dir: Path) -> dict:
     datamodule.prepare_data()
     datamodule.setup("fit")
     with open_dict(cfg):
-        cfg.bench.n_train = len(datamodule.train_x)
+        cfg.bench.n_train = len(datamodule.images("train").labels)
     steps, repeats = cfg.bench.steps, cfg.bench.repeats
     # A process's first seconds of training run slower (allocator, kernel choices, clocks):
     # whichever mode came first would pay for them, so an untimed bare run goes before all.
@@ -289,11 +291,11 @@ def table(result: dict) -> str:
     return "\n".join([head, *lines, ratios])
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
+@hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="bench")
 def main(cfg: DictConfig) -> dict:
     from hydra.core.hydra_config import HydraConfig
 
-    keep_freed_memory()  # as dae.train does (dae/allocator.py)
+    keep_freed_memory()  # as dae.train does (dae/speedups/allocator.py)
     result = bench(cfg, Path(HydraConfig.get().runtime.output_dir))
     with contextlib.suppress(BrokenPipeError):
         print(table(result), flush=True)

@@ -27,13 +27,12 @@ from sklearn.metrics import classification_report
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from dae.allocator import keep_freed_memory
 from dae.data import DenoisingDataModule, IDXSource
-from dae.data.datamodule import to_unit
-from dae.denoiser import configure_optimizers
 from dae.files import write_atomic, write_json
 from dae.inference import evaluating, in_batches
 from dae.noise import Identity
+from dae.optim import configure_optimizers
+from dae.speedups.allocator import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +104,8 @@ def clean_data(cfg: DictConfig, datamodule: DenoisingDataModule) -> DenoisingDat
 
 
 def fit(cfg: DictConfig, data: DenoisingDataModule, accelerator: str = "auto") -> nn.Module:
-    """A classifier of config ``cfg`` trained on the training images of ``data`` (its clean
-    ``train_x``); returned in eval mode, on the CPU."""
+    """A classifier of config ``cfg`` trained on the clean training images of ``data``; returned in
+    eval mode, on the CPU."""
     # Seeded before its weights are drawn, so M is the same whoever trains it (dae.classifier or the
     # first training run); the caller's random state is left as it was.
     with torch.random.fork_rng():
@@ -138,7 +137,8 @@ def load_or_train(cfg: DictConfig, datamodule: DenoisingDataModule, cache_dir: s
         log.info("classifier M: training (%d epochs) into %s", cfg.max_epochs, folder)
         data = clean_data(cfg, datamodule)
         net = fit(cfg, data, accelerator)
-        clean_report, text = report(data.test_y.numpy(), predict(net, to_unit(data.test_x)))
+        _, clean, labels = data.images("test")
+        clean_report, text = report(labels.numpy(), predict(net, clean))
         buffer = io.BytesIO()
         torch.save(net.state_dict(), buffer)
         write_json(folder / "report.json", {"clean": clean_report, "config": OmegaConf.to_container(cfg, resolve=True)})
@@ -148,15 +148,15 @@ def load_or_train(cfg: DictConfig, datamodule: DenoisingDataModule, cache_dir: s
     return net
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="classifier")
+@hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="classifier")
 def main(cfg: DictConfig) -> float:
-    keep_freed_memory()  # faster CPU steps (dae/allocator.py)
+    keep_freed_memory()  # faster CPU steps (dae/speedups/allocator.py)
     datamodule = instantiate(cfg.data, noise=Identity())
     datamodule.prepare_data()
     datamodule.setup()
     net = load_or_train(cfg.classifier, datamodule, cfg.paths.cache_dir, refresh=cfg.refresh)
-    labels = datamodule.test_y.numpy()
-    clean, text = report(labels, predict(net, to_unit(datamodule.test_x)))
+    _, images, labels = datamodule.images("test")
+    clean, text = report(labels.numpy(), predict(net, images))
     print(f"Classifier M on the clean test set ({len(labels)} images):\n{text}")
     return clean["accuracy"]
 

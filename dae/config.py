@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from omegaconf import OmegaConf
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def unique_dir(path: str) -> str:
@@ -90,7 +89,8 @@ def unless(value: object, default: object) -> object:
 
 
 def register() -> None:
-    OmegaConf.register_new_resolver("dae.root", lambda: str(PROJECT_ROOT), replace=True)
+    OmegaConf.register_new_resolver("dae.cwd", os.getcwd, replace=True)
+    OmegaConf.register_new_resolver("dae.root", os.getcwd, replace=True)  # in job folders written by dae 0.1
     OmegaConf.register_new_resolver("dae.unique_dir", unique_dir, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("dae.run_dir", run_dir, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("dae.unless", unless, replace=True)

@@ -92,7 +92,7 @@ def run(cfg: DictConfig) -> tuple[list[Path], list[tuple[Path, str]]]:
     return denoise_files(model, files, output, int(job.cfg.data.image_size), crop, bool(cfg.invert), job.precision)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="denoise")
+@hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="denoise")
 def main(cfg: DictConfig) -> int:
     try:
         written, skipped = run(cfg)

@@ -21,11 +21,11 @@ from omegaconf import DictConfig
 from dae import figures
 from dae.callbacks import ClassifierReport
 from dae.classifier import load_or_train, predict
-from dae.data.datamodule import fixed_noise, to_unit
-from dae.denoiser import ImageQuality
+from dae.data.datamodule import fixed_noise
 from dae.files import write_csv, write_json
 from dae.inference import denoise
 from dae.jobs import Job, JobError, build_datamodule, load_job, load_model, quote_path_overrides, target
+from dae.metrics import image_quality
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,9 @@ def on_noise(model: L.LightningModule, datamodule, noise, classifier, precision:
     """PSNR and SSIM (denoised, and PSNR of the noisy input) and classifier M's accuracy (noisy and
     denoised) of ``model`` on the test set under ``noise``: the fixed noisy images of that noise
     configuration, whatever noise the model was trained on."""
-    clean, labels = to_unit(datamodule.test_x), datamodule.test_y.numpy()
-    noisy = fixed_noise(noise, datamodule.test_x, "test")
+    _, clean, labels = datamodule.images("test")
+    labels = labels.numpy()
+    noisy = fixed_noise(noise, clean, "test")
     denoised = denoise(model, noisy, precision=precision)
     scores = judge(denoised, noisy, clean, labels, classifier, model.hparams.get("crop", 2))
     return {**scores, "acc_noisy": float((predict(classifier, noisy) == labels).mean())}
@@ -84,15 +85,7 @@ def on_noise(model: L.LightningModule, datamodule, noise, classifier, precision:
 def judge(denoised: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor, labels, classifier, crop: int) -> dict:
     """PSNR and SSIM of ``denoised`` images (and PSNR of their ``noisy`` inputs) over the area inside
     ``crop`` pixels of the border, and classifier M's accuracy on ``denoised``: how any denoiser is scored."""
-    quality = ImageQuality(crop)
-    quality.update(noisy, denoised, clean, torch.zeros(()))
-    scores = quality.compute()
-    return {
-        "noisy_psnr": float(scores["noisy_psnr"]),
-        "psnr": float(scores["psnr"]),
-        "ssim": float(scores["ssim"]),
-        "acc_denoised": float((predict(classifier, denoised) == labels).mean()),
-    }
+    return {**image_quality(denoised, noisy, clean, crop), "acc_denoised": float((predict(classifier, denoised) == labels).mean())}
 
 
 def levels_figure(rows: list[dict], noise, path, title: str | None = None):
@@ -114,7 +107,7 @@ def levels_figure(rows: list[dict], noise, path, title: str | None = None):
     return figures.save(fig, path)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="evaluate")
 def main(cfg: DictConfig) -> float:
     try:
         result = evaluate(cfg)

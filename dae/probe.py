@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from dae import figures
 from dae.classifier import report
-from dae.data.datamodule import DenoisingDataModule, fixed_noise, to_unit
+from dae.data.datamodule import DenoisingDataModule, fixed_noise
 from dae.files import write_json, write_text
 from dae.inference import EVAL_BATCH_SIZE, evaluating, in_batches
 from dae.jobs import JobError, build_datamodule, is_sweep, load_job, load_model, quote_path_overrides, sweep_jobs, target
@@ -72,15 +72,15 @@ def encode(module: L.LightningModule, images: torch.Tensor, batch_size: int | No
 
 def probe_inputs(dm: DenoisingDataModule, settings: ProbeSettings) -> tuple[torch.Tensor, np.ndarray, torch.Tensor, np.ndarray]:
     """Training and test images for the probe: all training images (train + validation, 60,000 for
-    MNIST) minus none, subsampled to ``n_train``; the test set. Noisy ones carry the run's noise
-    with a fixed seed (the test images are the same fixed noisy images as in training)."""
-    train_x = torch.cat([dm.train_x, dm.val_x])
-    train_y = torch.cat([dm.train_y, dm.val_y]).numpy()
+    MNIST), subsampled to ``n_train``; the test set. Noisy ones carry the run's noise with a fixed
+    seed (the test images are the same fixed noisy images as in training)."""
+    train, val, test = dm.images("train"), dm.images("val"), dm.images("test")
+    train_x, train_y = torch.cat([train.clean, val.clean]), torch.cat([train.labels, val.labels]).numpy()
     pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(settings.seed))[: settings.n_train].sort().values
     train_x, train_y = train_x[pick], train_y[pick]
     if settings.inputs == "noisy":
-        return fixed_noise(dm.noise, train_x, "probe_train"), train_y, dm.test_noisy, dm.test_y.numpy()
-    return to_unit(train_x), train_y, to_unit(dm.test_x), dm.test_y.numpy()
+        return fixed_noise(dm.noise, train_x, "probe_train"), train_y, test.noisy, test.labels.numpy()
+    return train_x, train_y, test.clean, test.labels.numpy()
 
 
 def svm(settings: ProbeSettings) -> SVC:
@@ -105,8 +105,8 @@ def fit_and_score(model, x_train: np.ndarray, y_train: np.ndarray, x_test: np.nd
 
 def predict_in_two(model, x: np.ndarray, executor) -> np.ndarray:
     """``model.predict(x)``, the second half in ``executor``'s worker while this process does the
-    first: an RBF SVM's prediction costs its support vectors times the test vectors (the control's:
-    17 s in one process on this project's 2-core CPU, 9 s in two)."""
+    first: an RBF SVM's prediction costs its support vectors times the test vectors, so two
+    processes take about half the time of one."""
     half = len(x) // 2
     second = executor.submit(model.predict, x[half:])
     return np.concatenate([model.predict(x[:half]), second.result()])
@@ -163,8 +163,9 @@ def run_probe(module: L.LightningModule, dm: DenoisingDataModule, settings: Prob
         result, text = fit_and_score(make_pipeline(StandardScaler(), svm(settings)), z_train, train_y, z_test, test_y)
     with stage("figures"):
         n = min(settings.n_embed, len(test_y))  # the figure's test images: the first n, the other inputs encoded for them alone
-        clean_z = z_test[:n] if settings.inputs == "clean" else encode(module, to_unit(dm.test_x[:n]), settings.batch_size, "encode clean test")
-        noisy_z = z_test[:n] if settings.inputs == "noisy" else encode(module, dm.test_noisy[:n], settings.batch_size, "encode noisy test")
+        test = dm.images("test")
+        clean_z = z_test[:n] if settings.inputs == "clean" else encode(module, test.clean[:n], settings.batch_size, "encode clean test")
+        noisy_z = z_test[:n] if settings.inputs == "noisy" else encode(module, test.noisy[:n], settings.batch_size, "encode noisy test")
         latent_2d(clean_z, noisy_z, test_y[:n], out / "latent_2d.png", settings)
         if writer is not None:
             writer.add_embedding(torch.from_numpy(z_test[:n]), metadata=test_y[:n].tolist(), label_img=test_images[:n], tag=f"latent_{settings.inputs}")
@@ -271,7 +272,7 @@ def probe_sweep(folder: Path, settings: ProbeSettings, cache_dir: str | None = N
     return results
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="probe")
+@hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="probe")
 def main(cfg: DictConfig) -> float | None:
     try:
         result = probe(cfg)

@@ -96,7 +96,7 @@ def job_row(folder: Path) -> dict:
 
 
 def reconstructions(jobs: list[Job], path: Path, title: str) -> Path | None:
-    """The design's figure, one column per digit (the first test image of each): the originals, then
+    """The original study's figure, one column per digit (the first test image of each): the originals, then
     for each noise of the sweep its noisy inputs followed by the reconstructions of every job
     trained on it (jobs grouped by noise, in sweep order)."""
     groups: dict[str, list[Job]] = {}

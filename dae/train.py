@@ -16,10 +16,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from dae.allocator import keep_freed_memory
-from dae.callbacks import TrainingClock
+from dae.callbacks import ReportCallback, TrainingClock
 from dae.files import write_json
 from dae.jobs import JobError, load_job, quote_path_overrides
+from dae.speedups.allocator import keep_freed_memory
 from dae.sweep import in_sweep, record_failure
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ def build_model(cfg: DictConfig) -> L.LightningModule:
     model = instantiate(cfg.model, loss=loss, scheduler=scheduler)
     if cfg.get("compile"):
         model.net.compile()
-        model.cuda_graph = False  # compiled code is not captured by hand (torch.compile has its own graph modes)
     return model
 
 
@@ -75,14 +74,13 @@ def train(cfg: DictConfig, resume_from: str | Path | None = None) -> dict[str, f
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
+    reports = [cb for cb in trainer.callbacks if isinstance(cb, ReportCallback)]
     if resume_from is None:  # a resumed run logged its hyperparameters when it started
-        hp_metrics = ["hp/val_psnr", "hp/val_ssim", "hp/test_psnr"] + [m for cb in trainer.callbacks for m in getattr(cb, "hp_metrics", ())]
+        hp_metrics = [*model.hp_metrics, *(m for cb in reports for m in cb.hp_metrics)]
         for logger in trainer.loggers:
             logger.log_hyperparams(hyperparameters(cfg), dict.fromkeys(hp_metrics, 0.0))
-
-    for callback in trainer.callbacks:  # e.g. classifier M, loaded or trained before any process is started
-        if hasattr(callback, "prepare"):
-            callback.prepare(trainer, datamodule)
+    for report in reports:  # e.g. classifier M, loaded or trained before any other process is started
+        report.prepare(trainer, datamodule)
 
     # A resumed run counts the time its checkpoint had trained for (dae.callbacks.TrainingClock) too.
     before = float(torch.load(resume_from, map_location="cpu", weights_only=True).get("train_seconds", 0.0)) if resume_from else 0.0
@@ -113,7 +111,7 @@ def epochs_done(trainer: L.Trainer, best: str) -> int:
     last = Path(best).parent / "last.ckpt"
     if not last.is_file():
         return trainer.current_epoch
-    return int(torch.load(last, map_location="cpu", weights_only=False)["epoch"]) + 1
+    return int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
 
 
 def resumable(cfg: DictConfig) -> tuple[DictConfig, Path]:
@@ -130,9 +128,9 @@ def resumable(cfg: DictConfig) -> tuple[DictConfig, Path]:
     return job.cfg, checkpoint
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    keep_freed_memory()  # faster CPU steps (dae/allocator.py)
+    keep_freed_memory()  # faster CPU steps (dae/speedups/allocator.py)
     if cfg.get("resume"):
         cfg, checkpoint = resumable(cfg)
         log.info("resuming %s from %s", cfg.paths.output_dir, checkpoint)

@@ -1,20 +1,24 @@
-"""Shared fixtures: a small MNIST-shaped dataset and the real Hydra config, composed for speed.
+"""Shared fixtures: a small MNIST-shaped dataset, the real Hydra configs composed for speed, and one
+real training job that the tests of the tools read.
 
-Unit tests never touch the network: the fixture dataset is drawn here (digits 0-9 rendered
-with Pillow's built-in font at random sizes and offsets), written as real IDX files, and the
-config's MD5s are pointed at those files, so the same verification code runs.
+Unit tests never touch the network: the fixture dataset is drawn here (digits 0-9 rendered with
+Pillow's built-in font at random sizes and offsets), written as real IDX files, and the config's
+MD5s are pointed at those files, so the same verification code runs.
 """
 
 from __future__ import annotations
 
+import importlib.resources
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
@@ -24,7 +28,7 @@ import dae  # noqa: F401  (registers the config resolvers)
 from dae.data import idx
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = Path(str(importlib.resources.files("dae.conf")))  # conf/, as the installed package reads it
 FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -43,7 +47,8 @@ def draw_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     fonts = {size: ImageFont.load_default(size=size) for size in range(18, 25)}
     for i, label in enumerate(labels):
         img = Image.new("L", (28, 28))
-        ImageDraw.Draw(img).text((int(rng.integers(4, 11)), int(rng.integers(-2, 4))), str(label), fill=int(rng.integers(180, 256)), font=fonts[int(rng.integers(18, 25))])
+        position = (int(rng.integers(4, 11)), int(rng.integers(-2, 4)))
+        ImageDraw.Draw(img).text(position, str(label), fill=int(rng.integers(180, 256)), font=fonts[int(rng.integers(18, 25))])
         images[i] = np.asarray(img)
     return images, labels.astype(np.uint8)
 
@@ -71,7 +76,7 @@ def fixture_data(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 
 def fixture_overrides(data_dir: Path, md5s: dict[str, str]) -> list[str]:
-    """Overrides that point the data config at the fixture: its folder, its MD5s, no network."""
+    """Overrides that point the data config at the fixture (its folder, its MD5s, no network) and keep runs short."""
     return [
         f"paths.data_dir={data_dir}",
         f"data.val_size={N_VAL}",
@@ -86,10 +91,17 @@ def fixture_overrides(data_dir: Path, md5s: dict[str, str]) -> list[str]:
     ]
 
 
+def compose_app(name: str, overrides: list[str]) -> DictConfig:
+    """The real ``conf/<name>.yaml`` with overrides, as an app's ``main`` gets it (without its hydra node)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_module(version_base="1.3", config_module="dae.conf"):
+        return compose(name, overrides=overrides)
+
+
 def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
     """The real conf/train.yaml with overrides, as Hydra would give it to a job in ``output_dir``."""
     GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+    with initialize_config_module(version_base="1.3", config_module="dae.conf"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
@@ -111,24 +123,54 @@ def train_cfg(fixture_data, tmp_path) -> DictConfig:
     GlobalHydra.instance().clear()
 
 
+def run_app(main: Callable, *args: str) -> None:
+    """A Hydra app (``dae.train.main``, ...) run in this process as ``python -m <app> <args>`` runs it:
+    its job folder, ``.hydra/`` and log included. A failure is a ``SystemExit``, as on the command
+    line. The root logger is left as it was found."""
+    handlers, level = logging.root.handlers[:], logging.root.level
+    argv = sys.argv
+    sys.argv = ["app", *args]
+    GlobalHydra.instance().clear()
+    try:
+        main()
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+        for handler in logging.root.handlers[:]:
+            if handler not in handlers:
+                logging.root.removeHandler(handler)
+                handler.close()
+        logging.root.setLevel(level)
+        HydraConfig.instance().cfg = None
+
+
 @pytest.fixture(scope="session")
 def job(fixture_data, tmp_path_factory) -> Path:
-    """One real training job on the fixture (subprocess, as a user runs it, with the probe
-    callback), shared by the tests that read a finished job."""
+    """One real training job on the fixture (dae.train's Hydra app, in this process, with the probe
+    callback), shared by the tests that read a finished job. Tests that change it work on a copy."""
+    from dae.train import main
+
     folder = tmp_path_factory.mktemp("job") / "run"
-    done = run_module(
-        "dae.train", f"hydra.run.dir={folder}", "trainer.max_epochs=1", "callbacks=with_probe", "callbacks.svm_probe.n_train=300", "+callbacks.svm_probe.n_embed=100",
-        *fixture_overrides(*fixture_data),
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_app(
+        main, f"hydra.run.dir={folder}", "trainer.max_epochs=1", "callbacks=with_probe", "callbacks.svm_probe.n_train=300",
+        "+callbacks.svm_probe.n_embed=100", *fixture_overrides(*fixture_data),
+    )  # fmt: skip
     return folder
 
 
-def run_module(module: str, *args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """``python -m <module> <args>`` in a subprocess, from the repository root."""
+@pytest.fixture
+def job_copy(job, tmp_path) -> Path:
+    """A copy of :func:`job`, for tests that write into the job folder."""
+    import shutil
+
+    return Path(shutil.copytree(job, tmp_path / "job_copy"))
+
+
+def run_module(module: str, *args: str, env: dict[str, str] | None = None, timeout: int = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """``python -m <module> <args>`` in a subprocess, as a user types it (for the slow tests)."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
         capture_output=True,
         text=True,

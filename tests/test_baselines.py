@@ -1,4 +1,4 @@
-"""Classical baselines: each method on a few fixture images, the tuning, and the app's tables."""
+"""dae.baselines: each classical method on a few fixture images, the tuning, and the app's tables."""
 
 import csv
 import json
@@ -6,13 +6,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
 from dae.baselines import METHODS, baselines, grid, psnr, tune, zero_threshold
 from dae.jobs import JobError
 from dae.noise import Gaussian
-from tests.conftest import CONF, draw_digits, fixture_overrides
+from tests.conftest import compose_app, draw_digits, fixture_overrides
 
 PARAMS = {"identity": {}, "median": {"size": 3}, "gaussian": {"sigma": 0.75}, "nl_means": {"h": 0.2}, "total_variation": {"weight": 0.2}, "wavelet": {"sigma": 0.2}, "bm3d": {"sigma_psd": 0.3}}
 
@@ -61,16 +59,10 @@ def test_tuning_picks_the_best_validation_psnr(digits):
     assert t in (0.2, 0.4) and t_score > score  # the zero-threshold step gains on a black background
 
 
-def compose_baselines(overrides: list[str]):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        return compose("baselines", overrides=overrides)
-
-
-@pytest.mark.slow
+@pytest.mark.slow  # BM3D and the other methods on four noises
 def test_app_writes_tables_per_noise_with_the_autoencoder(fixture_data, job, tmp_path):
     data = [o for o in fixture_overrides(*fixture_data) if not o.startswith("trainer.")]
-    cfg = compose_baselines([*data, "n_val=30", "n_test=20", "workers=1", f"runs=[{job}]", "~methods.nl_means", "~methods.total_variation", "~methods.wavelet", "~methods.gaussian", "methods.bm3d.sigma_psd=[0.3]", "methods.median.size=[3]"])
+    cfg = compose_app("baselines", [*data, "n_val=30", "n_test=20", "workers=1", f"runs=[{job}]", "~methods.nl_means", "~methods.total_variation", "~methods.wavelet", "~methods.gaussian", "methods.bm3d.sigma_psd=[0.3]", "methods.median.size=[3]"])
     rows = baselines(cfg, tmp_path)
     with open(tmp_path / "baselines.csv") as f:
         table = list(csv.DictReader(f))
@@ -89,7 +81,7 @@ def test_app_writes_tables_per_noise_with_the_autoencoder(fixture_data, job, tmp
 
 
 def test_unknown_method_is_refused_before_work(tmp_path):
-    cfg = compose_baselines(["+methods.deep_magic={}"])
+    cfg = compose_app("baselines", ["+methods.deep_magic={}"])
     with pytest.raises(JobError, match=r"unknown \['deep_magic'\]; known: \['bm3d', 'gaussian', 'identity'"):
         baselines(cfg, tmp_path)
     assert not list(tmp_path.iterdir())

@@ -1,26 +1,20 @@
-"""The speed benchmark's harness (not its timings): every mode runs and the file holds what it says."""
+"""dae.bench's harness (not its timings): every mode runs and bench.json holds what it says."""
 
 import json
+from pathlib import Path
 
-from dae.config import PROJECT_ROOT
-from tests.conftest import fixture_overrides, run_module
+import pytest
+
+from dae.bench import main
+from tests.conftest import fixture_overrides, run_app
 
 
-def test_bench_writes_three_rates_and_two_ratios(fixture_data, tmp_path):
+def test_bench_writes_three_rates_and_two_ratios(fixture_data, tmp_path, capsys):
     outputs = tmp_path / "outputs"
-    default_runs = PROJECT_ROOT / "outputs" / "runs"  # where a stray run folder would land, before overrides apply
+    default_runs = Path.cwd() / "outputs" / "runs"  # where a stray run folder would land, before overrides apply
     runs_before = set(default_runs.iterdir()) if default_runs.is_dir() else set()
-    done = run_module(
-        "dae.bench",
-        "bench.steps=3",
-        "bench.project_steps=3",
-        "bench.repeats=2",
-        "bench.tutorial_workers=1",
-        "trainer.precision=32-true",
-        f"paths.log_dir={outputs}",
-        *fixture_overrides(*fixture_data),
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    args = ["bench.steps=3", "bench.project_steps=3", "bench.repeats=2", "bench.warmup_steps=2", "bench.tutorial_workers=0", "trainer.precision=32-true"]
+    run_app(main, *args, f"paths.log_dir={outputs}", *fixture_overrides(*fixture_data))
     (out,) = (outputs / "bench").iterdir()
     assert sorted(p.name for p in outputs.iterdir()) == ["bench"]
     # Merging bench.yaml over the training config's run folder resolved it, which claimed an empty outputs/runs/<time>/.
@@ -32,11 +26,13 @@ def test_bench_writes_three_rates_and_two_ratios(fixture_data, tmp_path):
     assert result["ratio_vs_bare"] == result["samples_per_s"]["project"] / result["samples_per_s"]["bare"]
     assert result["ratio_vs_tutorial"] == result["samples_per_s"]["project"] / result["samples_per_s"]["tutorial"]
     assert result["batch_size"] == 32 and result["precision"] == "32-true"
-    last = done.stdout.strip().splitlines()[-1]
+    last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("ratio_vs_bare=") and "ratio_vs_tutorial=" in last
 
 
-def test_bench_rejects_an_unknown_mode_before_any_work(tmp_path):
-    done = run_module("dae.bench", "bench.modes=[bare,fast]", f"hydra.run.dir={tmp_path / 'b'}")
-    assert done.returncode != 0
-    assert "bench.modes=['bare', 'fast']" in done.stderr and "bare, project, tutorial" in done.stderr
+def test_bench_rejects_an_unknown_mode_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run_app(main, "bench.modes=[bare,fast]", f"hydra.run.dir={tmp_path / 'b'}", f"paths.data_dir={tmp_path / 'no-data'}")
+    stderr = capsys.readouterr().err
+    assert "bench.modes=['bare', 'fast']" in stderr and "bare, project, tutorial" in stderr
+    assert not (tmp_path / "no-data").exists()

@@ -1,8 +1,10 @@
+"""dae.data.datamodule: splits, fixed evaluation noise, training batches with fresh noise, and images() for tools."""
+
 import pytest
 import torch
 
 from dae.data import DenoisingDataModule
-from dae.data.datamodule import noise_seed
+from dae.data.datamodule import fixed_noise, noise_seed
 from dae.noise import Gaussian, SaltPepper
 from tests.conftest import FILES, N_TEST, N_TRAIN
 
@@ -20,25 +22,31 @@ def make(fixture_data, noise=None, **kwargs) -> DenoisingDataModule:
 
 def test_splits_padding_and_dtypes(fixture_data):
     dm = make(fixture_data)
-    assert dm.train_x.shape == (N_TRAIN - 100, 1, 32, 32) and dm.train_x.dtype == torch.uint8
-    assert dm.val_x.shape == (100, 1, 32, 32)
-    assert dm.test_x.shape == (N_TEST, 1, 32, 32)
-    assert dm.train_x[..., :2, :].sum() == 0 and dm.train_x[..., -2:].sum() == 0  # 28 x 28 centred in 32 x 32
-    assert dm.val_noisy.dtype == torch.float32 and dm.val_noisy.shape == dm.val_x.shape
+    train, val, test = dm.images("train"), dm.images("val"), dm.images("test")
+    assert train.clean.shape == (N_TRAIN - 100, 1, 32, 32) and train.clean.dtype == torch.float32 and train.noisy is None
+    assert val.clean.shape == (100, 1, 32, 32) and len(val.labels) == 100
+    assert test.clean.shape == (N_TEST, 1, 32, 32) and test.labels.dtype == torch.int64
+    assert train.clean[..., :2, :].sum() == 0 and train.clean[..., -2:].sum() == 0  # 28 x 28 centred in 32 x 32
+    assert 0 <= train.clean.min() and train.clean.max() <= 1 and train.clean.max() > 0.5
+    assert val.noisy.dtype == torch.float32 and val.noisy.shape == val.clean.shape
+    with pytest.raises(ValueError, match=r"split='training' is not one of \('train', 'val', 'test'\)"):
+        dm.images("training")
 
 
 def test_validation_hold_out_is_the_same_for_every_run_and_seed(fixture_data):
     a, b = make(fixture_data, seed=0), make(fixture_data, seed=123)
-    assert torch.equal(a.val_x, b.val_x) and torch.equal(a.val_y, b.val_y)
-    assert not torch.equal(a.val_x, make(fixture_data, split_seed=1).val_x)
+    assert torch.equal(a.images("val").clean, b.images("val").clean) and torch.equal(a.images("val").labels, b.images("val").labels)
+    assert not torch.equal(a.images("val").clean, make(fixture_data, split_seed=1).images("val").clean)
 
 
 def test_fixed_noise_depends_on_the_noise_config_only(fixture_data):
     a, b = make(fixture_data, seed=0), make(fixture_data, seed=99)
-    assert torch.equal(a.val_noisy, b.val_noisy) and torch.equal(a.test_noisy, b.test_noisy)
-    assert not torch.equal(a.val_noisy[: len(a.test_noisy)], a.test_noisy[: len(a.val_noisy)])
-    assert not torch.equal(a.val_noisy, make(fixture_data, noise=Gaussian(0.3)).val_noisy)
+    (a_val, a_test), (b_val, b_test) = ((dm.images("val").noisy, dm.images("test").noisy) for dm in (a, b))
+    assert torch.equal(a_val, b_val) and torch.equal(a_test, b_test)
+    assert not torch.equal(a_val[: len(a_test)], a_test[: len(a_val)])
+    assert not torch.equal(a_val, make(fixture_data, noise=Gaussian(0.3)).images("val").noisy)
     assert noise_seed(Gaussian(0.5), "val") != noise_seed(SaltPepper(), "val")
+    assert torch.equal(fixed_noise(Gaussian(0.5), a.images("val").clean, "val"), a_val)  # float images or uint8 pixels alike
 
 
 def test_training_batches_get_fresh_noise_on_the_batch_device(fixture_data):
@@ -69,24 +77,17 @@ def test_shuffling_and_noise_derive_from_seed_epoch_step(fixture_data):
 def test_evaluation_batches_are_the_fixed_noisy_images(fixture_data):
     dm = make(fixture_data)
     noisy, clean, labels = dm.on_after_batch_transfer(next(iter(dm.val_dataloader())), 0)
-    assert torch.equal(noisy, dm.val_noisy[:50])
-    assert torch.equal(labels, dm.val_y[:50])
-
-
-def test_ranks_get_distinct_equal_shards(fixture_data):
-    from dae.data.batches import EpochBatchSampler
-
-    shards = [torch.cat([i for i, _ in EpochBatchSampler(100, 8, True, seed=0, rank=r, world_size=2)]) for r in (0, 1)]
-    assert len(shards[0]) == len(shards[1]) == 50
-    assert not set(shards[0].tolist()) & set(shards[1].tolist())
+    val = dm.images("val")
+    assert torch.equal(noisy, val.noisy[:50]) and torch.equal(clean, val.clean[:50]) and torch.equal(labels, val.labels[:50])
 
 
 def test_digit_examples_are_one_per_digit(fixture_data):
     dm = make(fixture_data)
     noisy, clean = dm.digit_examples("val")
     assert noisy.shape == clean.shape == (10, 1, 32, 32)
-    firsts = [int(torch.nonzero(dm.val_y == d)[0, 0]) for d in range(10)]
-    assert torch.equal(clean, dm.val_x[firsts].float() / 255)
+    val = dm.images("val")
+    firsts = [int(torch.nonzero(val.labels == d)[0, 0]) for d in range(10)]
+    assert torch.equal(clean, val.clean[firsts]) and torch.equal(noisy, val.noisy[firsts])
 
 
 def test_train_levels_draw_a_level_per_training_image(fixture_data):
@@ -94,7 +95,7 @@ def test_train_levels_draw_a_level_per_training_image(fixture_data):
     noisy, clean, _ = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
     residual = (noisy - clean).flatten(1).std(1)
     assert residual.max() > 2 * residual.min()  # a spread of levels within one batch
-    assert torch.equal(dm.val_noisy, make(fixture_data).val_noisy)  # evaluation keeps the noise's level
+    assert torch.equal(dm.images("val").noisy, make(fixture_data).images("val").noisy)  # evaluation keeps the noise's level
 
 
 @pytest.mark.parametrize("levels", [[0.5, 0.1], [0.1], [0.0, 1.5]])
@@ -104,10 +105,6 @@ def test_bad_train_levels_name_the_value(fixture_data, levels):
 
 
 def test_evaluation_batch_size_is_chosen_by_device_unless_configured(fixture_data):
-    from dae.inference import eval_batch_size
-
-    assert eval_batch_size(None, torch.device("cpu")) == 256 and eval_batch_size(None, torch.device("cuda")) == 1000
-    assert eval_batch_size(50, torch.device("cuda")) == 50
     dm = make(fixture_data)
     dm.eval_batch_size = None  # by device: no trainer here, so the CPU's
     assert [len(batch[0]) for batch in dm.val_dataloader()] == [100]  # 100 validation images, one batch of up to 256
@@ -115,24 +112,12 @@ def test_evaluation_batch_size_is_chosen_by_device_unless_configured(fixture_dat
     assert [len(batch[0]) for batch in dm.val_dataloader()] == [30, 30, 30, 10]
 
 
-def test_batched_inference_takes_the_evaluation_batch_size_by_device():
-    from dae.inference import in_batches
-
-    sizes = []
-    images = torch.arange(600.0).view(600, 1, 1, 1)
-    out = in_batches(lambda x: sizes.append(len(x)) or x * 2, images, "cpu")
-    assert sizes == [256, 256, 88] and torch.equal(out, images * 2)  # every image once, in order
-    sizes.clear()
-    in_batches(lambda x: sizes.append(len(x)) or x, images, "cpu", batch_size=500)
-    assert sizes == [500, 100]
-
-
 def test_clean_fraction_leaves_that_share_of_training_images_clean(fixture_data):
     dm = make(fixture_data, clean_fraction=0.25)
     batches = [dm.on_after_batch_transfer(batch, 0) for batch in dm.train_dataloader()]
     untouched = torch.cat([(noisy == clean).flatten(1).all(1) for noisy, clean, _ in batches]).float().mean()
     assert 0.15 < untouched < 0.35  # a quarter, give or take the draw
-    assert torch.equal(dm.val_noisy, make(fixture_data).val_noisy)  # evaluation keeps the noise
+    assert torch.equal(dm.images("val").noisy, make(fixture_data).images("val").noisy)  # evaluation keeps the noise
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.0])

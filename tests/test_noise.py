@@ -1,12 +1,22 @@
+"""dae.noise: the properties every noise shares, run on each conf/noise/*.yaml (a new noise's config
+is picked up without editing this file), then what each noise does in particular."""
+
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
-from dae.noise import Blur, Gaussian, Identity, Mixed, Occlusion, Periodic, Poisson, SaltPepper, Speckle
+from dae.data.datamodule import noise_seed
+from dae.noise import Blur, Gaussian, Identity, Mixed, Noise, Occlusion, Periodic, Poisson, SaltPepper, Speckle
+from tests.conftest import CONF
 
-MIXED_LEVELS = {"gaussian": [0.1, 0.7], "salt_pepper": [0.05, 0.5], "speckle": [0.1, 0.8], "periodic": [0.1, 0.6]}
-ALL = [Gaussian(), SaltPepper(), Speckle(), Periodic(), Identity(), Mixed(MIXED_LEVELS), Poisson(), Blur(), Occlusion()]
+CONFIGS = sorted((CONF / "noise").glob("*.yaml"))
+NOISES = [instantiate(OmegaConf.load(path)) for path in CONFIGS]
+IDS = [path.stem for path in CONFIGS]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -16,36 +26,55 @@ def batch(device="cpu", n=64, value=None):
     return torch.full_like(x, value) if value is not None else x
 
 
+@pytest.mark.parametrize("path", CONFIGS, ids=IDS)
+def test_config_builds_a_noise_named_after_its_file(path: Path):
+    noise = instantiate(OmegaConf.load(path))
+    assert isinstance(noise, Noise) and noise.name == path.stem  # the name keys the fixed noise and the reports
+    json.dumps(noise.params())  # recorded in JSON files as it is
+    assert repr(noise).startswith(type(noise).__name__ + "(")
+
+
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("noise", ALL, ids=lambda n: n.name)
+@pytest.mark.parametrize("noise", NOISES, ids=IDS)
 def test_shape_range_device(noise, device):
     x = batch(device)
     y = noise(x, torch.Generator(device=device).manual_seed(1))
     assert y.shape == x.shape and y.device == x.device and y.dtype == x.dtype
     assert y.min() >= 0 and y.max() <= 1
-    if noise.name != "none":
-        assert not torch.equal(y, x), "noise left the images unchanged"
+    assert torch.equal(y, x) == isinstance(noise, Identity), "a noise changes the images; only noise=none does not"
 
 
-@pytest.mark.parametrize("noise", ALL, ids=lambda n: n.name)
+@pytest.mark.parametrize("noise", NOISES, ids=IDS)
 def test_seeded_determinism(noise):
     x = batch()
     a = noise(x, torch.Generator().manual_seed(7))
     b = noise(x, torch.Generator().manual_seed(7))
     c = noise(x, torch.Generator().manual_seed(8))
     assert torch.equal(a, b)
-    if noise.random:
-        assert not torch.equal(a, c)
-    else:  # deterministic corruptions (blur) ignore the generator
-        assert torch.equal(a, c)
+    assert torch.equal(a, c) != noise.random  # deterministic corruptions (blur, none) ignore the generator
 
 
-def test_input_not_modified():
+@pytest.mark.parametrize("noise", NOISES, ids=IDS)
+def test_input_not_modified(noise):
     x = batch()
     before = x.clone()
-    for noise in ALL:
-        noise(x, torch.Generator().manual_seed(0))
+    noise(x, torch.Generator().manual_seed(0))
     assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("noise", [n for n in NOISES if n.level_name], ids=[i for n, i in zip(NOISES, IDS) if n.level_name])
+def test_at_level_rebuilds_the_noise_at_another_level(noise):
+    level = getattr(noise, noise.level_name)
+    same = noise.at_level(level)
+    assert type(same) is type(noise) and same.params() == noise.params()
+    x = batch()
+    assert torch.equal(same(x, torch.Generator().manual_seed(3)), noise(x, torch.Generator().manual_seed(3)))
+    other = noise.at_level(level / 2)
+    assert other.params()[noise.level_name] == level / 2 and noise_seed(other, "test") != noise_seed(noise, "test")
+
+
+def test_every_noise_config_has_its_own_fixed_noise():
+    assert len({noise_seed(noise, "test") for noise in NOISES}) == len(NOISES)
 
 
 @pytest.mark.parametrize("sigma", [0.1, 0.5])
@@ -105,7 +134,7 @@ def test_bad_parameters_raise_naming_parameter_value_and_range(make, match):
         make()
 
 
-@pytest.mark.parametrize("noise", [n for n in ALL if n.level_name and n.name not in ("poisson", "blur")], ids=lambda n: n.name)
+@pytest.mark.parametrize("noise", [Gaussian(), SaltPepper(), Speckle(), Periodic(), Occlusion()], ids=lambda n: n.name)
 def test_per_image_levels_scale_each_image(noise):
     """at_level() with one level per image: level 0 leaves an image clean, a higher level changes it more."""
     x = batch(value=0.5)

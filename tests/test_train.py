@@ -1,4 +1,4 @@
-"""Training end to end on the fixture, in process."""
+"""dae.train: training end to end on the fixture, in this process, and its job folder."""
 
 import json
 from pathlib import Path
@@ -34,36 +34,6 @@ def test_job_folder_holds_everything(train_cfg):
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss_step", "train/loss_epoch", "val/loss", "val/psnr", "val/ssim", "test/psnr", "hp/val_psnr", "hp/test_psnr"} <= scalars
     assert "reconstructions" in events.Tags()["images"]
-
-
-def test_last_checkpoint_follows_every_epoch_and_shares_the_best_ones_file(train_cfg):
-    import torch
-
-    with open_dict(train_cfg):
-        train_cfg.trainer.max_epochs = 3
-        train_cfg.callbacks.model_checkpoint.mode = "min"  # val/psnr rises on the fixture: only epoch 0 is "best"
-        train_cfg.callbacks.classifier_report = None
-    train(train_cfg)
-    folder = Path(train_cfg.paths.output_dir) / "checkpoints"
-    (best,) = folder.glob("best-*.ckpt")
-    last = folder / "last.ckpt"
-    assert torch.load(best, weights_only=True)["epoch"] == 0
-    assert torch.load(last, weights_only=True)["epoch"] == 2  # Lightning 2.6's save_last would have left epoch 0 here
-    assert not best.samefile(last) and sorted(p.name for p in folder.iterdir()) == [best.name, "last.ckpt"]  # no temporary file left
-
-
-def test_last_checkpoint_is_the_best_ones_file_when_the_epoch_improved(train_cfg):
-    train(train_cfg)  # one epoch: its checkpoint is the best
-    folder = Path(train_cfg.paths.output_dir) / "checkpoints"
-    (best,) = folder.glob("best-*.ckpt")
-    assert best.samefile(folder / "last.ckpt")  # written once, linked
-
-
-def test_best_and_last_checkpoint_refuses_save_last():
-    from dae.callbacks import BestAndLastCheckpoint
-
-    with pytest.raises(ValueError, match=r"save_last=True: BestAndLastCheckpoint always keeps last.ckpt; remove save_last"):
-        BestAndLastCheckpoint(save_last=True)
 
 
 def test_hparams_session_lists_the_axes(train_cfg):
@@ -112,26 +82,6 @@ def test_same_seed_same_metrics_other_seed_other_metrics(fixture_data, tmp_path)
     assert first != other
 
 
-def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(train_cfg, monkeypatch):
-    import torch
-
-    from dae.denoiser import Denoiser
-
-    original = Denoiser.training_step
-
-    def nan_from_step_6(self, batch, batch_idx):
-        loss = original(self, batch, batch_idx)
-        return loss * float("nan") if self.trainer.global_step >= 6 else loss
-
-    monkeypatch.setattr(Denoiser, "training_step", nan_from_step_6)
-    with open_dict(train_cfg):
-        train_cfg.trainer.max_epochs = 3  # 4 batches an epoch: the NaN comes in the second epoch
-    with pytest.raises(FloatingPointError, match=r"training loss is NaN at step 6 \(epoch 1, batch 2\).*last good checkpoint is .*last.ckpt"):
-        train(train_cfg)
-    state = torch.load(Path(train_cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
-    assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
-
-
 def test_blind_mixed_noise_trains_and_tests(fixture_data, tmp_path):
     """noise=mixed: each image one of the four types at a level from its range, through the whole run."""
     from tests.conftest import compose_train, fixture_overrides
@@ -139,3 +89,62 @@ def test_blind_mixed_noise_trains_and_tests(fixture_data, tmp_path):
     overrides = [*fixture_overrides(*fixture_data), "noise=mixed", "trainer.max_epochs=1", "trainer.limit_train_batches=3", "callbacks.classifier_report=null"]
     metrics = train(compose_train(overrides, tmp_path / "job"))
     assert metrics["test/psnr"] > 0 and metrics["test/noisy_psnr"] > 0
+
+
+@pytest.mark.parametrize("model", ["unet_ae", "attention_ae", "vae"])
+def test_every_model_trains_and_is_judged(model, fixture_data, tmp_path):
+    from tests.conftest import compose_train, fixture_overrides
+
+    job = tmp_path / "job"
+    overrides = [*fixture_overrides(*fixture_data), f"model={model}", "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"]
+    metrics = train(compose_train(overrides, job))
+    assert metrics["test/psnr"] > 0 and json.loads((job / "classifier_report.json").read_text())["denoised"]["accuracy"] >= 0
+    assert (job / "prior_samples.png").is_file() == (model == "vae")
+    if model == "vae":  # the two terms of its loss, logged apart
+        events = EventAccumulator(str(job)).Reload()
+        assert {"train/kl", "train/reconstruction", "train/loss_epoch"} <= set(events.Tags()["scalars"])
+
+
+@pytest.mark.parametrize("override, group, choices", [("loss=foo", "loss", ["l1", "mse", "smooth_l1"]), ("noise=bar", "noise", ["gaussian", "salt_pepper", "speckle", "periodic", "none"])])
+def test_unknown_choice_lists_the_valid_ones_and_starts_nothing(override, group, choices, tmp_path, capsys):
+    from dae.train import main
+    from tests.conftest import run_app
+
+    with pytest.raises(SystemExit) as exit:
+        run_app(main, override, f"hydra.run.dir={tmp_path / 'run'}")
+    assert exit.value.code != 0
+    stderr = capsys.readouterr().err
+    assert f"Could not find '{group}/{override.split('=')[1]}'" in stderr
+    assert all(choice in stderr for choice in choices)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("overrides, message", [(["noise.sigma=-0.5"], "noise.sigma=-0.5 is out of range: allowed >= 0.0"), (["noise=salt_pepper", "noise.amount=1.2"], "noise.amount=1.2 is out of range: allowed [0.0, 1.0]")])
+def test_out_of_range_level_fails_before_any_work(overrides, message, tmp_path, capsys, caplog):
+    from dae.train import main
+    from tests.conftest import run_app
+
+    with pytest.raises(SystemExit):
+        run_app(main, *overrides, f"hydra.run.dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'no-data'}")
+    assert message in capsys.readouterr().err
+    assert "MNIST" not in caplog.text  # failed before looking for data
+    assert not (tmp_path / "no-data").exists()
+
+
+def test_resume_needs_a_job_folder_with_a_checkpoint_and_no_metrics(job, tmp_path):
+    import shutil
+
+    from dae.jobs import JobError
+    from dae.train import resumable
+    from tests.conftest import compose_app
+
+    def error(folder) -> str:
+        with pytest.raises((JobError, ValueError)) as caught:
+            resumable(compose_app("train", [f"resume={folder}"]))
+        return str(caught.value)
+
+    assert f"resume={tmp_path / 'nothing'} does not exist" in error(tmp_path / "nothing")
+    assert f"resume={job} has finished (it has metrics.json)" in error(job)
+    stopped = tmp_path / "stopped"
+    shutil.copytree(job, stopped, ignore=shutil.ignore_patterns("metrics.json", "checkpoints"))  # killed before its first epoch ended
+    assert f"resume={stopped} has no checkpoints/last.ckpt" in error(stopped)

@@ -1,5 +1,6 @@
 """Lightning callbacks: one file each."""
 
+from dae.callbacks.base import ReportCallback
 from dae.callbacks.classifier_report import ClassifierReport
 from dae.callbacks.interrupt_checkpoint import CheckpointOnInterrupt
 from dae.callbacks.loss_curves import LossCurves
@@ -10,4 +11,4 @@ from dae.callbacks.reconstruction_grid import ReconstructionGrid
 from dae.callbacks.svm_probe import SVMProbe
 from dae.callbacks.training_clock import TrainingClock
 
-__all__ = ["BestAndLastCheckpoint", "CheckpointOnInterrupt", "ClassifierReport", "LossCurves", "PriorSamples", "ReconstructionGrid", "SVMProbe", "StopOnNonFiniteLoss", "TrainingClock"]
+__all__ = ["BestAndLastCheckpoint", "CheckpointOnInterrupt", "ClassifierReport", "LossCurves", "PriorSamples", "ReconstructionGrid", "ReportCallback", "SVMProbe", "StopOnNonFiniteLoss", "TrainingClock"]

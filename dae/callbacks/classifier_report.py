@@ -8,9 +8,9 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from dae.callbacks.base import ReportCallback
 from dae.callbacks.common import tensorboard
 from dae.classifier import load_or_train, predict, report
-from dae.data.datamodule import to_unit
 from dae.files import write_json, write_text
 from dae.inference import denoise
 
@@ -31,7 +31,7 @@ def classifier_report(classifier: torch.nn.Module, module: L.LightningModule, no
     return results, "\n".join(texts)
 
 
-class ClassifierReport(L.Callback):
+class ClassifierReport(ReportCallback):
     """After testing, report classifier M on clean, noisy, denoised and reconstructed test images.
 
     Writes ``classifier_report.json`` (top-level keys ``clean``, ``noisy``, ``denoised``,
@@ -48,9 +48,9 @@ class ClassifierReport(L.Callback):
         self.results: dict | None = None
 
     def prepare(self, trainer: L.Trainer, datamodule: L.LightningDataModule) -> None:
-        """Get M before training starts: from the cache, or trained now, on one device. Called by
-        ``dae.train`` before ``fit``, so that M is never trained inside the processes of a
-        distributed run (its own Trainer would join their process group and wait forever)."""
+        """Get M before training starts: from the cache, or trained now, on one device, so that M is
+        never trained inside the processes of a distributed run (its own Trainer would join their
+        process group and wait forever)."""
         if self.classifier is None:
             accelerator = "gpu" if trainer.strategy.root_device.type == "cuda" else "cpu"
             self.classifier = load_or_train(self.classifier_cfg, datamodule, self.cache_dir, accelerator=accelerator)
@@ -62,8 +62,8 @@ class ClassifierReport(L.Callback):
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        dm = trainer.datamodule
-        self.results, text = classifier_report(self.classifier, pl_module, dm.test_noisy, to_unit(dm.test_x), dm.test_y, trainer.precision)
+        noisy, clean, labels = trainer.datamodule.images("test")
+        self.results, text = classifier_report(self.classifier, pl_module, noisy, clean, labels, trainer.precision)
         write_json(self.out_dir / "classifier_report.json", self.results)
         write_text(self.out_dir / "classifier_report.txt", text)
         accuracies = {f"hp/acc_{name}": self.results[name]["accuracy"] for name in INPUTS}

@@ -9,7 +9,7 @@ from dae.inference import denoise
 
 
 class ReconstructionGrid(L.Callback):
-    """The design's figure: one column per digit 0-9 (the first of each in the validation
+    """The original study's figure: one column per digit 0-9 (the first of each in the validation
     split, with its fixed noise), rows original / noisy / denoised.
 
     Logged to TensorBoard's IMAGES tab after every validation epoch; saved to ``path`` at the end of fit.

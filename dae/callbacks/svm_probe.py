@@ -1,15 +1,16 @@
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from dae.callbacks.base import ReportCallback
 from dae.callbacks.common import tensorboard
 from dae.probe import ProbeSettings, run_probe
 
 
-class SVMProbe(L.Callback):
+class SVMProbe(ReportCallback):
     """After testing, the SVM probe of ``python -m dae.probe`` on the module in memory:
     writes ``probe/report.json``, ``probe/report.txt`` and ``probe/latent_2d.png`` into
     ``out_dir``, the embedding to TensorBoard's PROJECTOR, and ``hp/probe_acc``.
-    Off by default (one to two minutes on a 2-core CPU, README: SVM probe): ``callbacks=with_probe``."""
+    Off by default (it takes minutes): ``callbacks=with_probe``."""
 
     hp_metrics = ("hp/probe_acc",)
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import lightning as L
 import torch
@@ -27,16 +28,32 @@ def noise_seed(noise: Noise, split: str) -> int:
     return int(hashlib.sha256(key.encode()).hexdigest()[:15], 16)
 
 
-def fixed_noise(noise: Noise, clean_u8: torch.Tensor, split: str, chunk: int = 2048) -> torch.Tensor:
-    """Noisy float copies of ``clean_u8``, generated on the CPU from :func:`noise_seed`
-    (the same images whatever device trains the model)."""
+def fixed_noise(noise: Noise, clean: torch.Tensor, split: str, chunk: int = 2048) -> torch.Tensor:
+    """Noisy copies of ``clean`` (float in [0, 1], or uint8 pixels), generated on the CPU from
+    :func:`noise_seed` (the same images whatever device trains the model)."""
     g = torch.Generator().manual_seed(noise_seed(noise, split))
-    return torch.cat([noise(to_unit(clean_u8[i : i + chunk]), g) for i in range(0, len(clean_u8), chunk)])
+    return torch.cat([noise(as_unit(clean[i : i + chunk]), g) for i in range(0, len(clean), chunk)])
 
 
 def to_unit(images_u8: torch.Tensor) -> torch.Tensor:
     """uint8 pixels to float in [0, 1]."""
     return images_u8.float().div_(255.0)
+
+
+def as_unit(images: torch.Tensor) -> torch.Tensor:
+    """Images as float in [0, 1]: uint8 pixels scaled, float images as they are."""
+    return to_unit(images) if images.dtype == torch.uint8 else images
+
+
+class Images(NamedTuple):
+    """The images of one split, float in [0, 1], ``(N, 1, S, S)``, on the CPU, with their labels."""
+
+    noisy: torch.Tensor | None  # the fixed noisy copies every run is judged on; None for the training split
+    clean: torch.Tensor
+    labels: torch.Tensor
+
+
+SPLITS = ("train", "val", "test")
 
 
 def check_levels(noise: Noise, levels: Sequence[float] | None) -> tuple[float, float] | None:
@@ -72,7 +89,8 @@ class DenoisingDataModule(L.LightningDataModule):
     pass clean digits through. ``eval_batch_size = None`` chooses the validation and test batch
     size by device (:data:`dae.inference.EVAL_BATCH_SIZE`).
 
-    Batches are ``(noisy, clean, label)`` with images as float ``(N, 1, S, S)`` in [0, 1].
+    Batches are ``(noisy, clean, label)`` with images as float ``(N, 1, S, S)`` in [0, 1]. Tools
+    and callbacks get a split's images from :meth:`images`.
     """
 
     def __init__(
@@ -103,7 +121,8 @@ class DenoisingDataModule(L.LightningDataModule):
                 "e.g. data.clean_fraction=0.1 leaves a tenth of the training images clean, 0 none."
             )
         self.clean_fraction = float(clean_fraction)
-        self.train_x = self.train_y = None
+        self._pixels: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # split -> (uint8 images, labels), set by setup
+        self._noisy: dict[str, torch.Tensor] = {}  # val, test -> their fixed noisy images
 
     # ------------------------------------------------------------ preparation
 
@@ -111,7 +130,7 @@ class DenoisingDataModule(L.LightningDataModule):
         self.source.ensure()
 
     def setup(self, stage: str | None = None) -> None:
-        if self.train_x is not None:
+        if self._pixels:
             return
         train_x, train_y = self._load("train")
         test_x, test_y = self._load("test")
@@ -119,12 +138,27 @@ class DenoisingDataModule(L.LightningDataModule):
             raise ValueError(f"data.val_size={self.val_size} must be between 1 and {len(train_x) - 1}, the training images less one.")
         order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(self.split_seed))
         val_idx, train_idx = order[: self.val_size].sort().values, order[self.val_size :].sort().values
-        self.train_x, self.train_y = train_x[train_idx], train_y[train_idx]
-        self.val_x, self.val_y = train_x[val_idx], train_y[val_idx]
-        self.test_x, self.test_y = test_x, test_y
-        self.val_noisy = fixed_noise(self.noise, self.val_x, "val")
-        self.test_noisy = fixed_noise(self.noise, self.test_x, "test")
-        log.info("%s: %d train, %d validation, %d test images; noise %r", self.source.name, len(self.train_x), len(self.val_x), len(self.test_x), self.noise)
+        self._pixels = {"train": (train_x[train_idx], train_y[train_idx]), "val": (train_x[val_idx], train_y[val_idx]), "test": (test_x, test_y)}
+        self._noisy = {split: fixed_noise(self.noise, self._pixels[split][0], split) for split in ("val", "test")}
+        sizes = {split: len(labels) for split, (_, labels) in self._pixels.items()}
+        log.info("%s: %d train, %d validation, %d test images; noise %r", self.source.name, sizes["train"], sizes["val"], sizes["test"], self.noise)
+
+    def images(self, split: str) -> Images:
+        """The images of ``split`` (``train``, ``val`` or ``test``): the clean ones, the fixed noisy
+        copies that validation and test use (None for ``train``, whose noise is drawn per batch),
+        and the labels. Sets the data module up first if it is not."""
+        if split not in SPLITS:
+            raise ValueError(f"split={split!r} is not one of {SPLITS}.")
+        self.setup()
+        pixels, labels = self._pixels[split]
+        return Images(self._noisy.get(split), to_unit(pixels), labels)
+
+    def digit_examples(self, split: str = "val") -> tuple[torch.Tensor, torch.Tensor]:
+        """The first image of each digit 0-9 in ``split`` (``val`` or ``test``): ``(noisy, clean)``."""
+        self.setup()
+        (pixels, labels), noisy = self._pixels[split], self._noisy[split]
+        first = torch.stack([torch.nonzero(labels == d)[0, 0] for d in range(10)])
+        return noisy[first], to_unit(pixels[first])
 
     def _load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         images = torch.from_numpy(self.source.read(f"{split}_images").copy())
@@ -154,16 +188,17 @@ class DenoisingDataModule(L.LightningDataModule):
         return tuple(t.to(device) for t in tensors) if device.type == "cuda" else tensors
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(TensorBatches(*self._resident(self.train_x, self.train_y)), self.batch_size, shuffle=True)
+        return self._loader(TensorBatches(*self._resident(*self._pixels["train"])), self.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(TensorBatches(*self._resident(self.val_noisy, self.val_x, self.val_y)), self._eval_batch_size(), shuffle=False)
+        return self._eval_loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(TensorBatches(*self._resident(self.test_noisy, self.test_x, self.test_y)), self._eval_batch_size(), shuffle=False)
+        return self._eval_loader("test")
 
-    def _eval_batch_size(self) -> int:
-        return eval_batch_size(self.eval_batch_size, self._device())
+    def _eval_loader(self, split: str) -> DataLoader:
+        dataset = TensorBatches(*self._resident(self._noisy[split], *self._pixels[split]))
+        return self._loader(dataset, eval_batch_size(self.eval_batch_size, self._device()), shuffle=False)
 
     def _device(self) -> torch.device:
         """The trainer's device; the CPU when there is no trainer (a data module used on its own)."""
@@ -196,11 +231,3 @@ class DenoisingDataModule(L.LightningDataModule):
             return noise(clean, generator), clean, labels
         noisy, clean_u8, labels = batch  # an evaluation batch: the fixed noisy images
         return noisy, to_unit(clean_u8), labels
-
-    # ------------------------------------------------------------- helpers
-
-    def digit_examples(self, split: str = "val") -> tuple[torch.Tensor, torch.Tensor]:
-        """The first image of each digit 0-9 in a split: ``(noisy, clean)``, float, CPU."""
-        x, y, noisy = {"val": (self.val_x, self.val_y, self.val_noisy), "test": (self.test_x, self.test_y, self.test_noisy)}[split]
-        first = torch.stack([torch.nonzero(y == d)[0, 0] for d in range(10)])
-        return noisy[first], to_unit(x[first])

@@ -23,9 +23,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""The design's autoencoder with self-attention at chosen stages (the design's first next step)."""
+"""The original study's autoencoder with self-attention at chosen stages (the original study's first next step)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The design's convolutional autoencoder: plain ``nn.Module``s, no training logic."""
+"""The original study's convolutional autoencoder: plain ``nn.Module``s, no training logic."""
 
 from __future__ import annotations
 

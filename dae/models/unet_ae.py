@@ -1,4 +1,4 @@
-"""The design's autoencoder with skip connections (a small U-Net): no 128-d bottleneck to squeeze
+"""The original study's autoencoder with skip connections (a small U-Net): no 128-d bottleneck to squeeze
 every detail through, so it is not capped at low noise."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dae.models.conv_ae import _check_shape
 
 
 class UNetAutoencoder(nn.Module):
-    """Encoder: Conv2d stages (kernel 3, stride 2, padding 1), each ReLU then BatchNorm2d, as in the
-    design. Decoder: ConvTranspose2d stages mirroring them; each stage's output is concatenated with
+    """Encoder: Conv2d stages (kernel 3, stride 2, padding 1), each ReLU then BatchNorm2d, as in the original
+    study. Decoder: ConvTranspose2d stages mirroring them; each stage's output is concatenated with
     the encoder features of the same size and mixed by a 3 x 3 convolution (the skip connection).
     ``residual=true`` predicts the noise: the output is ``tanh(input + correction)``.
 

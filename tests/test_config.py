@@ -1,3 +1,5 @@
+"""dae.config: the resolvers the configs use (folders, names, precision, strategy, paths)."""
+
 import pytest
 
 from dae.config import MAX_DIRNAME, job_dirname, unique_dir
@@ -25,13 +27,6 @@ def test_job_dirname_is_bounded_and_still_distinct():
     assert long_a != long_b
 
 
-def test_run_paths_with_equals_signs_are_quoted_for_hydra():
-    from dae.jobs import quote_path_overrides
-
-    argv = ["prog", "run=outputs/multirun/t/loss=l1", "ckpt='a=b.ckpt'", "probe.C=3", "run=plain/path"]
-    assert quote_path_overrides(argv) == ["prog", "run='outputs/multirun/t/loss=l1'", "ckpt='a=b.ckpt'", "probe.C=3", "run=plain/path"]
-
-
 @pytest.mark.parametrize("native", [True, False])
 def test_fast_precision_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, native):
     import torch
@@ -44,3 +39,33 @@ def test_fast_precision_is_bf16_only_where_the_cpu_computes_it_natively(monkeypa
     if not torch.cuda.is_available():
         assert fast_precision("auto") == fast_precision("cpu")
         assert fast_precision("gpu") == "32-true"  # no GPU to ask: the safe choice
+
+
+def test_ddp_strategy_is_spawn_only_inside_a_multirun():
+    from hydra.core.hydra_config import HydraConfig
+
+    from dae.config import ddp_strategy
+
+    HydraConfig.instance().cfg = None
+    assert ddp_strategy() == "ddp"
+
+
+def test_run_dir_claims_a_fresh_folder_or_the_one_being_resumed(tmp_path):
+    from dae.config import run_dir
+
+    assert run_dir(None, str(tmp_path / "runs" / "t")) == str(tmp_path / "runs" / "t") and (tmp_path / "runs" / "t").is_dir()
+    assert run_dir(str(tmp_path / "runs" / "t"), "unused") == str(tmp_path / "runs" / "t")
+    with pytest.raises(ValueError, match=r"resume=.*nothing does not exist"):
+        run_dir(str(tmp_path / "nothing"), "unused")
+
+
+def test_outputs_and_data_go_under_the_working_directory(tmp_path, monkeypatch):
+    from tests.conftest import compose_train
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DAE_DATA_DIR", raising=False)
+    cfg = compose_train([], tmp_path / "job")
+    assert cfg.paths.log_dir == str(tmp_path / "outputs") and cfg.data.source.data_dir == str(tmp_path / "data")
+    assert cfg.paths.cache_dir == str(tmp_path / "data" / "cache")
+    monkeypatch.setenv("DAE_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert compose_train([], tmp_path / "job").data.source.data_dir == str(tmp_path / "elsewhere")

@@ -1,12 +1,13 @@
-"""Two CPU processes (trainer=ddp_cpu, gloo): one job folder, one metrics.json, the same weights on
-both ranks, a different shard of the batches on each; and the same inside a sweep (ddp_spawn)."""
+"""dae.train with two CPU processes (trainer=ddp_cpu, gloo): one job folder, one metrics.json, the same
+weights on both ranks, a different shard of the batches on each; and the same inside a sweep (ddp_spawn)."""
 
 import json
 
 import pytest
 
-from dae.sweep import root_cause
-from tests.conftest import fixture_overrides, run_module
+from tests.conftest import compose_app, fixture_overrides, run_module
+
+pytestmark = pytest.mark.slow  # each test starts distributed training processes
 
 DIGEST = ["+callbacks.digest._target_=tests.helpers.RankDigest", "+callbacks.digest.folder=${paths.output_dir}"]
 SHORT = ["trainer=ddp_cpu", "trainer.max_epochs=1", "trainer.limit_train_batches=4"]
@@ -20,7 +21,6 @@ def check_two_ranks(job):
     assert len(list((job / "checkpoints").glob("best-*.ckpt"))) == 1 and (job / "classifier_report.json").is_file()
 
 
-@pytest.mark.slow
 def test_two_cpu_processes_train_one_job(fixture_data, tmp_path):
     job = tmp_path / "runs" / "job"
     done = run_module("dae.train", *SHORT, f"hydra.run.dir={job}", *DIGEST, *fixture_overrides(*fixture_data))
@@ -30,7 +30,6 @@ def test_two_cpu_processes_train_one_job(fixture_data, tmp_path):
     assert len(list(job.glob(".hydra/config.yaml"))) == 1
     # the test metrics were reduced over both halves of the test set: one process on all of it agrees
     from dae.evaluate import evaluate
-    from tests.test_evaluation import compose_app
 
     alone = evaluate(compose_app("evaluate", [f"run={job}", "accelerator=cpu"]))
     trained = json.loads((job / "metrics.json").read_text())
@@ -38,7 +37,6 @@ def test_two_cpu_processes_train_one_job(fixture_data, tmp_path):
         assert alone[key] == pytest.approx(trained[key], abs=1e-4), key
 
 
-@pytest.mark.slow
 def test_two_cpu_processes_inside_a_sweep(fixture_data, tmp_path):
     """Lightning's ddp would start the whole sweep again in rank 1; in a sweep the strategy is ddp_spawn."""
     sweep = tmp_path / "sweep"
@@ -48,18 +46,3 @@ def test_two_cpu_processes_inside_a_sweep(fixture_data, tmp_path):
     check_two_ranks(job)
     config = (job / ".hydra" / "config.yaml").read_text()
     assert "strategy: ${dae.ddp_strategy:}" in config
-
-
-def test_ddp_strategy_is_spawn_only_inside_a_multirun():
-    from hydra.core.hydra_config import HydraConfig
-
-    from dae.config import ddp_strategy
-
-    HydraConfig.instance().cfg = None
-    assert ddp_strategy() == "ddp"
-
-
-def test_error_from_a_spawned_process_is_named_by_its_own_last_line():
-    error = RuntimeError("\n\n-- Process 0 terminated with the following error:\nTraceback (most recent call last):\n  File x\nFileNotFoundError: [Errno 2] No such file: 'a'\n")
-    assert root_cause(error) == "FileNotFoundError: [Errno 2] No such file: 'a'"
-    assert root_cause(ValueError("noise.sigma=-1.0 is out of range\nmore")) == "ValueError: noise.sigma=-1.0 is out of range"

@@ -1,4 +1,4 @@
-"""The command line as a user types it: a subprocess per test."""
+"""dae.train on the command line as a user types it, a subprocess per test: sweeps, launchers, signals, resuming."""
 
 import json
 
@@ -7,8 +7,9 @@ import torch
 
 from tests.conftest import fixture_overrides, run_module
 
+pytestmark = pytest.mark.slow  # each test starts one or more training processes
 
-@pytest.mark.slow  # two short trainings in subprocesses (~30 s)
+
 def test_loss_sweep_writes_one_job_folder_per_loss(fixture_data, tmp_path):
     sweep = tmp_path / "sweep"
     done = run_module("dae.train", "-m", "loss=l1,mse", "trainer.fast_dev_run=true", f"hydra.sweep.dir={sweep}", *fixture_overrides(*fixture_data))
@@ -22,32 +23,6 @@ def test_loss_sweep_writes_one_job_folder_per_loss(fixture_data, tmp_path):
         assert (sweep / job / ".hydra" / "overrides.yaml").is_file()
 
 
-def test_single_run_honours_run_dir(fixture_data, tmp_path):
-    run = tmp_path / "run"
-    done = run_module("dae.train", "trainer.fast_dev_run=true", f"hydra.run.dir={run}", *fixture_overrides(*fixture_data))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert (run / "metrics.json").is_file() and (run / ".hydra" / "config.yaml").is_file()
-
-
-@pytest.mark.parametrize("override, group, choices", [("loss=foo", "loss", ["l1", "mse", "smooth_l1"]), ("noise=bar", "noise", ["gaussian", "salt_pepper", "speckle", "periodic", "none"])])
-def test_unknown_choice_lists_the_valid_ones(override, group, choices, tmp_path):
-    done = run_module("dae.train", override, f"hydra.run.dir={tmp_path / 'run'}")
-    assert done.returncode != 0
-    assert f"Could not find '{group}/{override.split('=')[1]}'" in done.stderr
-    for choice in choices:
-        assert choice in done.stderr
-    assert not (tmp_path / "run").exists()
-
-
-@pytest.mark.parametrize("override, message", [("noise.sigma=-0.5", "noise.sigma=-0.5 is out of range: allowed >= 0.0"), ("noise=salt_pepper noise.amount=1.2", "noise.amount=1.2 is out of range: allowed [0.0, 1.0]")])
-def test_out_of_range_level_fails_before_any_work(override, message, tmp_path):
-    done = run_module("dae.train", *override.split(), f"hydra.run.dir={tmp_path / 'run'}", "paths.data_dir=/nonexistent/dae-data")
-    assert done.returncode != 0
-    assert message in done.stderr
-    assert "MNIST" not in done.stderr  # failed before looking for data
-
-
-@pytest.mark.slow  # a sweep of two short jobs in a subprocess
 def test_failing_sweep_job_is_recorded_and_the_others_run(fixture_data, tmp_path):
     sweep = tmp_path / "sweep"
     done = run_module("dae.train", "-m", "noise.sigma=-1,0.3", "trainer.fast_dev_run=true", f"hydra.sweep.dir={sweep}", *fixture_overrides(*fixture_data))
@@ -62,7 +37,6 @@ def test_failing_sweep_job_is_recorded_and_the_others_run(fixture_data, tmp_path
     assert f"sweep {sweep}: 1 of 2 jobs failed: {bad.name} (see error.txt in each)" in done.stderr
 
 
-@pytest.mark.slow  # two short jobs in two worker processes
 def test_joblib_launcher_runs_a_sweep_in_parallel_processes(fixture_data, tmp_path):
     sweep = tmp_path / "sweep"
     done = run_module(
@@ -76,7 +50,6 @@ def test_joblib_launcher_runs_a_sweep_in_parallel_processes(fixture_data, tmp_pa
     assert all((p / "metrics.json").is_file() for p in jobs)
 
 
-@pytest.mark.slow  # a real training process, interrupted
 def test_ctrl_c_saves_a_checkpoint_and_exits(fixture_data, tmp_path):
     import signal
     import subprocess
@@ -107,7 +80,6 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(fixture_data, tmp_path):
     assert "saved" in output and "interrupted.ckpt" in output
 
 
-@pytest.mark.slow  # three short trainings in subprocesses
 def test_run_killed_in_its_second_epoch_resumes_to_the_same_metrics(fixture_data, tmp_path):
     import signal
     import subprocess
@@ -142,16 +114,3 @@ def test_run_killed_in_its_second_epoch_resumes_to_the_same_metrics(fixture_data
         assert resumed[key] == pytest.approx(first[key], abs=1e-5), key
     assert resumed["epochs"] == first["epochs"] == 6
     assert resumed["train_seconds"] > 1000
-
-
-def test_resume_needs_a_job_folder_with_a_checkpoint(fixture_data, tmp_path):
-    import shutil
-
-    done = run_module("dae.train", f"resume={tmp_path / 'nothing'}")
-    assert done.returncode != 0 and f"resume={tmp_path / 'nothing'} does not exist" in done.stderr
-    run = tmp_path / "run"
-    assert run_module("dae.train", "trainer.fast_dev_run=true", f"hydra.run.dir={run}", *fixture_overrides(*fixture_data)).returncode == 0
-    (run / "metrics.json").unlink()
-    shutil.rmtree(run / "checkpoints", ignore_errors=True)  # as if killed before its first epoch ended
-    done = run_module("dae.train", f"resume={run}")
-    assert done.returncode != 0 and f"resume={run} has no checkpoints/last.ckpt" in done.stderr

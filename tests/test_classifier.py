@@ -1,0 +1,46 @@
+"""dae.classifier: classifier M, trained once per config and dataset, cached, reused."""
+
+import json
+
+from omegaconf import OmegaConf
+
+from tests.conftest import compose_train, fixture_overrides
+
+
+def test_classifier_is_cached_and_reused(fixture_data, tmp_path, caplog):
+    from dae.classifier import load_or_train
+
+    cfg = compose_train(fixture_overrides(*fixture_data), tmp_path / "job")
+    from hydra.utils import instantiate
+
+    from dae.noise import Identity
+
+    dm = instantiate(cfg.data, noise=Identity())
+    dm.prepare_data()
+    dm.setup()
+    cache = tmp_path / "cache"
+    with caplog.at_level("INFO"):
+        first = load_or_train(cfg.classifier, dm, cache, accelerator="cpu")
+    weights = next(cache.glob("classifier/*/model.pt"))
+    stamp = weights.stat().st_mtime_ns
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        second = load_or_train(cfg.classifier, dm, cache, accelerator="cpu")
+    assert "loaded from" in caplog.text and "training" not in caplog.text
+    assert weights.stat().st_mtime_ns == stamp
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert (a == b).all()
+    report = json.loads((weights.parent / "report.json").read_text())
+    assert 0 <= report["clean"]["accuracy"] <= 1
+
+    import torch
+
+    torch.manual_seed(1234)  # whatever the caller's random state, M is trained the same
+    retrained = load_or_train(cfg.classifier, dm, cache, refresh=True, accelerator="cpu")
+    for a, b in zip(first.state_dict().values(), retrained.state_dict().values()):
+        assert torch.equal(a, b)
+
+    OmegaConf.set_struct(cfg, False)
+    cfg.classifier.lr = 0.001  # another config: another cache entry
+    load_or_train(cfg.classifier, dm, cache, accelerator="cpu")
+    assert len(list(cache.glob("classifier/*/model.pt"))) == 2

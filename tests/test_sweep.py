@@ -1,0 +1,39 @@
+"""dae.sweep: a failing sweep job writes error.txt, the others go on, and the sweep names it at the end."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from dae.sweep import ERROR_FILE, SweepSummary, failed_jobs, record_failure, root_cause
+
+
+def test_error_from_a_spawned_process_is_named_by_its_own_last_line():
+    error = RuntimeError("\n\n-- Process 0 terminated with the following error:\nTraceback (most recent call last):\n  File x\nFileNotFoundError: [Errno 2] No such file: 'a'\n")
+    assert root_cause(error) == "FileNotFoundError: [Errno 2] No such file: 'a'"
+    assert root_cause(ValueError("noise.sigma=-1.0 is out of range\nmore")) == "ValueError: noise.sigma=-1.0 is out of range"
+
+
+def job_folder(sweep, name):
+    folder = sweep / name / ".hydra"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("{}\n")
+    (folder / "hydra.yaml").write_text("{}\n")
+    return sweep / name
+
+
+def test_failed_jobs_are_recorded_and_the_sweep_exits_naming_them(tmp_path, capsys):
+    ok, bad = job_folder(tmp_path, "loss=l1"), job_folder(tmp_path, "loss=mse")
+    try:
+        raise ValueError("noise.sigma=-1.0 is out of range")
+    except ValueError as error:
+        record_failure(bad, error)
+    lines = (bad / ERROR_FILE).read_text().splitlines()
+    assert lines[0] == "ValueError: noise.sigma=-1.0 is out of range" and lines[2].startswith("Traceback")
+    assert failed_jobs(tmp_path) == [bad]
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    with pytest.raises(SystemExit) as exit:
+        SweepSummary().on_multirun_end(config)
+    assert exit.value.code == 1
+    assert f"sweep {tmp_path}: 1 of 2 jobs failed: loss=mse (see error.txt in each)" in capsys.readouterr().err
+    (bad / ERROR_FILE).unlink()
+    SweepSummary().on_multirun_end(config)  # nothing failed: no exit
+    assert ok.is_dir()
