@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 
 from dae.classifier import load_or_train
+from dae.cli import one_line_errors, prepare_argv
 from dae.data.datamodule import fixed_noise
 from dae.evaluate import judge
 from dae.files import write_csv, write_json, write_text
@@ -268,12 +270,11 @@ def to_markdown(rows: list[dict], noises: dict, cfg: DictConfig, n_test: int) ->
 @hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="baselines")
 def main(cfg: DictConfig) -> None:
     out_dir = Path(cfg.paths.output_dir)
-    try:
+    with one_line_errors(out_dir):
         baselines(cfg, out_dir)
-    except JobError as e:
-        raise SystemExit(f"error: {e}") from None
     print((out_dir / "baselines.md").read_text())
 
 
 if __name__ == "__main__":
+    sys.argv = prepare_argv(sys.argv)
     main()

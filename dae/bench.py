@@ -23,6 +23,7 @@ import logging
 import math
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader, Dataset
 
+from dae.cli import one_line_errors, prepare_argv
 from dae.data import idx
 from dae.files import write_json
 from dae.inference import eval_batch_size
@@ -296,11 +298,14 @@ def main(cfg: DictConfig) -> dict:
     from hydra.core.hydra_config import HydraConfig
 
     keep_freed_memory()  # as dae.train does (dae/speedups/allocator.py)
-    result = bench(cfg, Path(HydraConfig.get().runtime.output_dir))
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    with one_line_errors(out_dir):
+        result = bench(cfg, out_dir)
     with contextlib.suppress(BrokenPipeError):
         print(table(result), flush=True)
     return result
 
 
 if __name__ == "__main__":
+    sys.argv = prepare_argv(sys.argv)
     main()

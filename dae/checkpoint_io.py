@@ -13,7 +13,14 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from dae.files import write_atomic
 
-NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+# What each "cannot write this file" error means, and its fix.
+FIXES = {
+    errno.ENOSPC: "The disk is full: free space in {folder}",
+    errno.EDQUOT: "The disk quota is used up: free space in {folder} or raise the quota",
+    errno.EFBIG: "The file is larger than this process or file system may write (ulimit -f, or a file system's size limit): "
+    "raise the limit or put the job on another file system",
+}
+NO_SPACE = set(FIXES)
 
 
 class CheckpointWriteError(OSError):
@@ -37,8 +44,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             if e.errno not in NO_SPACE:
                 raise
             kept = f"the previous {path.name} is kept as it was" if path.exists() else f"no {path.name} was written before"
+            fix = FIXES[e.errno].format(folder=path.parent)
+            last = path.parent / "last.ckpt"
+            resume = f", then continue with resume={path.parent.parent}" if last.is_file() else ", then start the run again (no epoch had ended)"
             raise CheckpointWriteError(
                 e.errno,
-                f"could not write checkpoint {path} ({buffer.getbuffer().nbytes / 1e6:.1f} MB): {os.strerror(e.errno)}; {kept}, and no partial file is left. "
-                f"Free space in {path.parent}, then continue with resume=<the job folder>.",
+                f"could not write checkpoint {path} ({buffer.getbuffer().nbytes / 1e6:.1f} MB): {os.strerror(e.errno)}; {kept}, "
+                f"and no partial file is left. {fix}{resume}.",
             ) from e

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import logging
+import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from functools import partial
@@ -27,6 +28,7 @@ from sklearn.metrics import classification_report
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from dae.cli import one_line_errors, prepare_argv
 from dae.data import DenoisingDataModule, IDXSource
 from dae.files import write_atomic, write_json
 from dae.inference import evaluating, in_batches
@@ -72,10 +74,15 @@ def cache_key(cfg: DictConfig, source: IDXSource, val_size: int, split_seed: int
 
 @contextmanager
 def _locked(path: Path):
-    """An exclusive lock, so that parallel sweep jobs train the classifier once and the rest wait."""
+    """An exclusive lock, so that parallel sweep jobs train the classifier once and the rest wait
+    (saying so in one line)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("classifier M: waiting for another process that holds %s (it is training or loading M)", path)
+            fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -151,10 +158,11 @@ def load_or_train(cfg: DictConfig, datamodule: DenoisingDataModule, cache_dir: s
 @hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="classifier")
 def main(cfg: DictConfig) -> float:
     keep_freed_memory()  # faster CPU steps (dae/speedups/allocator.py)
-    datamodule = instantiate(cfg.data, noise=Identity())
-    datamodule.prepare_data()
-    datamodule.setup()
-    net = load_or_train(cfg.classifier, datamodule, cfg.paths.cache_dir, refresh=cfg.refresh)
+    with one_line_errors(cfg.paths.output_dir):
+        datamodule = instantiate(cfg.data, noise=Identity())
+        datamodule.prepare_data()
+        datamodule.setup()
+        net = load_or_train(cfg.classifier, datamodule, cfg.paths.cache_dir, refresh=cfg.refresh)
     _, images, labels = datamodule.images("test")
     clean, text = report(labels.numpy(), predict(net, images))
     print(f"Classifier M on the clean test set ({len(labels)} images):\n{text}")
@@ -162,4 +170,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    sys.argv = prepare_argv(sys.argv)
     main()

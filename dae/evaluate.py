@@ -15,16 +15,18 @@ from collections.abc import Sequence
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
 from dae import figures
 from dae.callbacks import ClassifierReport
 from dae.classifier import load_or_train, predict
+from dae.cli import one_line_errors, prepare_argv
 from dae.data.datamodule import fixed_noise
 from dae.files import write_csv, write_json
 from dae.inference import denoise
-from dae.jobs import Job, JobError, build_datamodule, load_job, load_model, quote_path_overrides, target
+from dae.jobs import Job, JobError, build_datamodule, load_job, load_model, target
 from dae.metrics import image_quality
 
 log = logging.getLogger(__name__)
@@ -109,13 +111,11 @@ def levels_figure(rows: list[dict], noise, path, title: str | None = None):
 
 @hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="evaluate")
 def main(cfg: DictConfig) -> float:
-    try:
+    with one_line_errors(HydraConfig.get().runtime.output_dir):
         result = evaluate(cfg)
-    except JobError as e:
-        raise SystemExit(f"error: {e}") from None
     return result["acc_denoised"] if "acc_denoised" in result else None
 
 
 if __name__ == "__main__":
-    sys.argv = quote_path_overrides(sys.argv)
+    sys.argv = prepare_argv(sys.argv)
     main()

@@ -1,19 +1,86 @@
-"""Finding and reloading finished jobs: a job folder is what ``python -m dae.train`` leaves behind."""
+"""Finding and reloading finished jobs: a job folder is what ``python -m dae.train`` leaves behind.
+
+A job folder is data, possibly received from someone else: its ``.hydra/config.yaml`` names the
+classes that rebuild the model, the data and the rest, and Hydra would build whatever it names. So
+before anything is built, every ``_target_`` in the parts a tool rebuilds is checked against
+:data:`ALLOWED_TARGETS`: classes of this project, ``torch.nn``, ``torch.optim`` and Lightning. Your
+own modules (a study's LightningModule subclass, say) join them only by your say, never the folder's:
+``DAE_TRUSTED_MODULES=augment,latent_match python -m dae.probe run=...``.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import yaml
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 
 class JobError(ValueError):
     """A path that is not a usable job folder or checkpoint."""
+
+
+# Module prefixes whose classes a job folder may name; what conf/ needs is among them.
+ALLOWED_TARGETS = ("dae.", "torch.nn.", "torch.optim.", "lightning.pytorch.")
+# The parts of a job's config that the tools rebuild (evaluate, probe, denoise, report, baselines).
+REBUILT = ("model", "loss", "noise", "data", "classifier")
+
+
+def allowed_modules() -> tuple[str, ...]:
+    """:data:`ALLOWED_TARGETS` and the modules named in ``DAE_TRUSTED_MODULES`` (comma-separated)."""
+    trusted = (name.strip().rstrip(".") for name in os.environ.get("DAE_TRUSTED_MODULES", "").split(","))
+    return ALLOWED_TARGETS + tuple(f"{name}." for name in trusted if name)
+
+
+def allowed_class(target: str) -> bool:
+    """Whether ``target`` names a class in an allowed module (no function: ``dae.files.write_text`` is refused)."""
+    if not isinstance(target, str) or not target.startswith(allowed_modules()):
+        return False
+    parts = target.split(".")
+    for split in range(len(parts) - 1, 0, -1):  # the longest importable module, then attributes
+        try:
+            obj = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for name in parts[split:]:
+            obj = getattr(obj, name, None)
+        return isinstance(obj, type)
+    return False
+
+
+def check_targets(cfg: DictConfig, keys: tuple[str, ...] | None = None, where: str = "job") -> None:
+    """Raise :class:`JobError` naming the first ``_target_`` under ``keys`` (all of ``cfg`` if None)
+    that is not an allowed class, before anything is built."""
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, DictConfig):
+            if "_target_" in node:
+                try:
+                    target = node._target_
+                except OmegaConfBaseException as e:
+                    raise JobError(f"{where}: {path}._target_ cannot be read ({e}); it must name a class.") from None
+                if not allowed_class(target):
+                    raise JobError(
+                        f"{where}: {path}._target_={target} is not allowed: a job folder may only name classes of dae, "
+                        f"torch.nn, torch.optim or lightning.pytorch, or of modules you trust with DAE_TRUSTED_MODULES=<module>; "
+                        f"refusing to build it (nothing was built)."
+                    )
+            for key in node:
+                walk(node._get_node(key), f"{path}.{key}" if path else str(key))
+        elif isinstance(node, ListConfig):
+            for i, item in enumerate(node._iter_ex(resolve=False)):
+                walk(item, f"{path}[{i}]")
+
+    for key in keys if keys is not None else list(cfg):
+        if key in cfg:
+            walk(cfg._get_node(key), key)
 
 
 @dataclass
@@ -51,18 +118,6 @@ class Job:
         raise JobError(f"{self.folder} has no checkpoint (looked for {folder}/best-*.ckpt and last.ckpt): the run saved none (fast_dev_run?) or was stopped before its first epoch ended; train it again or pass ckpt=<a checkpoint>.")
 
 
-def quote_path_overrides(argv: list[str], keys: tuple[str, ...] = ("run", "ckpt", "resume")) -> list[str]:
-    """Quote ``run=<path>`` style arguments for Hydra's parser: sweep job folders are named like
-    ``loss=l1``, and an unquoted ``=`` inside a value is a syntax error to Hydra."""
-    out = []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if sep and key in keys and "=" in value and value[:1] not in "'\"":
-            arg = f"{key}='{value}'"
-        out.append(arg)
-    return out
-
-
 def is_job(folder: Path) -> bool:
     return (folder / ".hydra" / "config.yaml").is_file() and (folder / ".hydra" / "hydra.yaml").is_file()
 
@@ -91,12 +146,30 @@ def load_job(folder: str | Path, key: str = "run") -> Job:
     if not is_job(folder):
         hint = " It is a sweep folder: this command wants one of its jobs." if is_sweep(folder) else ""
         raise JobError(f"{key}={folder} is not a job folder: it has no .hydra/config.yaml.{hint} Pass a folder written by `python -m dae.train`.")
-    cfg = OmegaConf.load(folder / ".hydra" / "config.yaml")
-    if "model" not in cfg or "data" not in cfg:
+    try:
+        cfg = OmegaConf.load(folder / ".hydra" / "config.yaml")
+    except (OSError, yaml.YAMLError, OmegaConfBaseException) as e:
+        raise JobError(f"{key}={folder}: .hydra/config.yaml cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]}).") from None
+    if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
         raise JobError(f"{key}={folder} is a Hydra job, but not a training job (its config has no model or data).")
+    check_targets(cfg, REBUILT, where=f"{key}={folder}")
     with open_dict(cfg):
+        upgrade(cfg)
         cfg.paths.output_dir = str(folder)
     return Job(folder, cfg)
+
+
+def upgrade(cfg: DictConfig) -> None:
+    """A job config written by dae 0.1 in the keys of this version: ``model.cuda_graph`` (the CUDA-graph
+    steps are now ``trainer=gpu``'s class) is dropped, and the VAE's ``beta`` and ``warmup_steps`` move
+    from ``model.net`` to ``model``."""
+    model = cfg.model
+    model.pop("cuda_graph", None)
+    if model.get("_target_") == "dae.denoiser.Denoiser" and OmegaConf.select(cfg, "model.net._target_") == "dae.models.VariationalAutoencoder":
+        model._target_ = "dae.variational.VariationalDenoiser"
+        for name in ("beta", "warmup_steps"):
+            if name in model.net:
+                model[name] = model.net.pop(name)
 
 
 def job_of_checkpoint(ckpt: str | Path) -> Path:

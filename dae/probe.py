@@ -22,6 +22,7 @@ import hydra
 import lightning as L
 import numpy as np
 import torch
+from hydra.core.hydra_config import HydraConfig
 from joblib.externals.loky import get_reusable_executor
 from omegaconf import DictConfig
 from sklearn.decomposition import PCA
@@ -32,10 +33,11 @@ from tqdm.auto import tqdm
 
 from dae import figures
 from dae.classifier import report
+from dae.cli import one_line_errors, prepare_argv
 from dae.data.datamodule import DenoisingDataModule, fixed_noise
 from dae.files import write_json, write_text
 from dae.inference import EVAL_BATCH_SIZE, evaluating, in_batches
-from dae.jobs import JobError, build_datamodule, is_sweep, load_job, load_model, quote_path_overrides, sweep_jobs, target
+from dae.jobs import JobError, build_datamodule, is_sweep, load_job, load_model, sweep_jobs, target
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +56,38 @@ class ProbeSettings:
     control: bool = True
 
     def __post_init__(self) -> None:
-        if self.inputs not in ("noisy", "clean"):
-            raise ValueError(f"probe.inputs={self.inputs!r} is not one of 'noisy', 'clean'.")
-        if self.embedding not in ("pca", "tsne"):
-            raise ValueError(f"probe.embedding={self.embedding!r} is not one of 'pca', 'tsne'.")
-        if self.n_train < 10:
-            raise ValueError(f"probe.n_train={self.n_train} is too small; use at least 10 (default 60000).")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"probe.batch_size={self.batch_size} must be at least 1, or null (by device: {EVAL_BATCH_SIZE}).")
+        """Every setting checked before any work, naming the value, what is allowed and the fix."""
+        choices = {"inputs": ("noisy", "clean"), "embedding": ("pca", "tsne"), "kernel": KERNELS}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"probe.{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}; set probe.{key}=<one of them>.")
+        self.C = _number("C", self.C)
+        if isinstance(self.gamma, str):
+            if self.gamma not in ("scale", "auto"):
+                raise ValueError(f"probe.gamma={self.gamma!r} is not 'scale', 'auto' or a positive number; e.g. probe.gamma=scale.")
+        else:
+            self.gamma = _number("gamma", self.gamma)
+        for key, low in (("n_train", 10), ("n_embed", 1), ("batch_size", 1)):
+            value = getattr(self, key)
+            if key == "batch_size" and value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                hint = {"n_train": " (default 60000)", "batch_size": f", or null (by device: {EVAL_BATCH_SIZE})"}.get(key, "")
+                raise ValueError(f"probe.{key}={value!r} must be an integer of at least {low}{hint}.")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"probe.seed={self.seed!r} is not an integer; e.g. probe.seed=0.")
+        if not isinstance(self.control, bool):
+            raise ValueError(f"probe.control={self.control!r} must be true or false.")
+
+
+KERNELS = ("linear", "poly", "rbf", "sigmoid")  # scikit-learn's SVC kernels
+
+
+def _number(key: str, value) -> float:
+    """A positive number, or a ValueError naming ``probe.<key>``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"probe.{key}={value!r} must be a positive number; e.g. probe.{key}=1.0.")
+    return float(value)
 
 
 def encode(module: L.LightningModule, images: torch.Tensor, batch_size: int | None, desc: str | None = None) -> np.ndarray:
@@ -274,10 +300,8 @@ def probe_sweep(folder: Path, settings: ProbeSettings, cache_dir: str | None = N
 
 @hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="probe")
 def main(cfg: DictConfig) -> float | None:
-    try:
+    with one_line_errors(HydraConfig.get().runtime.output_dir):
         result = probe(cfg)
-    except JobError as e:
-        raise SystemExit(f"error: {e}") from None
     if "accuracy" in result:
         control = result["control_accuracy"]
         print(f"SVM probe accuracy {result['accuracy']:.4f}" + (f" (control {control:.4f})" if control is not None else ""))
@@ -286,5 +310,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    sys.argv = quote_path_overrides(sys.argv)
+    sys.argv = prepare_argv(sys.argv)
     main()

@@ -5,7 +5,7 @@ Reads every job folder of the sweep (its overrides, ``metrics.json``, ``classifi
 folder ``report.md`` and ``report.csv`` (one row per job), ``loss_curves.png`` (validation loss
 per epoch, one line per job) and ``reconstructions.png`` (one column per digit: the originals,
 the noisy inputs, then one row of reconstructions per job). A job that failed is listed as
-failed, with the first line of its error.
+failed, with the first line of its error; one whose files cannot be read as unreadable, naming the file.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from dae import figures
+from dae.cli import one_line_errors
 from dae.files import write_csv, write_text
 from dae.inference import denoise
 from dae.jobs import Job, JobError, build_datamodule, is_sweep, load_job, load_model, sweep_jobs
@@ -35,7 +37,16 @@ COLUMNS = (
 
 
 def _json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """A job's JSON file as a dict; {} if it is not there; a :class:`JobError` naming it if it cannot be read."""
+    if not path.exists():
+        return {}
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise JobError(f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    if not isinstance(content, dict):
+        raise JobError(f"{path} cannot be read (a JSON {type(content).__name__}, not an object)")
+    return content
 
 
 def first_error_line(folder: Path) -> str:
@@ -66,26 +77,32 @@ def validation_losses(folder: Path) -> list[float]:
     return values[:epochs] if epochs else values  # after them: the final validation of the best checkpoint
 
 
-def parameters(folder: Path) -> int:
+def parameters(job: Job) -> int:
     """The trainable parameters of the job's network, counted on the network its config builds."""
-    net = instantiate(OmegaConf.load(folder / ".hydra" / "config.yaml").model.net)
+    net = instantiate(job.cfg.model.net)
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
 def job_row(folder: Path) -> dict:
-    """One row of the report: what the job's files say."""
-    metrics = _json(folder / "metrics.json")
-    row: dict = {"job": folder.name, "status": "ok" if metrics else "failed"}  # the folder is named by the overrides
-    if not metrics:
-        row["error"] = first_error_line(folder)
-        return row
-    accuracies = _json(folder / "classifier_report.json")
-    probe = _json(folder / "probe" / "report.json")
+    """One row of the report: what the job's files say. A job that stopped without ``metrics.json`` is
+    ``failed``; one whose files cannot be read (or whose config names code it may not) ``unreadable``,
+    with the reason in ``error``."""
+    row: dict = {"job": folder.name}  # the folder is named by the overrides
+    try:
+        metrics = _json(folder / "metrics.json")
+        if not metrics:
+            return {**row, "status": "failed", "error": first_error_line(folder)}
+        job = load_job(folder)
+        accuracies = _json(folder / "classifier_report.json")
+        probe = _json(folder / "probe" / "report.json")
+    except JobError as e:
+        return {**row, "status": "unreadable", "error": str(e)}
     row.update(
+        status="ok",
         test_psnr=metrics.get("test/psnr"),
         test_ssim=metrics.get("test/ssim"),
         noisy_psnr=metrics.get("test/noisy_psnr"),
-        parameters=parameters(folder),
+        parameters=parameters(job),
         epochs=metrics.get("epochs"),
         train_seconds=metrics.get("train_seconds"),
         probe_acc=probe.get("accuracy"),
@@ -143,7 +160,7 @@ def to_markdown(folder: Path, rows: list[dict], figures_written: list[str], out:
     lines = [f"# Sweep report: {folder.name}", "", f"`{command}`", "", head, "|" + " --- |" * 12]
     for r in rows:
         if r["status"] != "ok":
-            lines.append(f"| `{r['job']}` | failed: {r['error']} |" + " |" * 10)
+            lines.append(f"| `{r['job']}` | {r['status']}: {r['error']} |" + " |" * 10)
             continue
         cells = [_cell(r["test_psnr"], 2), _cell(r["test_ssim"]), _cell(r["noisy_psnr"], 2)]
         cells += [_cell(r[f"acc_{n}"]) for n in ("clean", "noisy", "denoised", "reconstructed")]
@@ -182,17 +199,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dae.report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep", help="a sweep folder, e.g. outputs/multirun/<time>")
     parser.add_argument("--out", help="the folder for the report files (default: the sweep folder)")
+    parser.add_argument("--verbose", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
+    if args.verbose:
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # what dae.cli reads, as for the Hydra commands
+    with one_line_errors():
         rows = report(args.sweep, args.out)
-    except JobError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     print((Path(args.out or args.sweep) / "report.md").read_text())
-    failed = [r["job"] for r in rows if r["status"] != "ok"]
-    if failed:
-        print(f"{len(failed)} of {len(rows)} jobs failed: {', '.join(failed)}", file=sys.stderr)
+    for status in ("failed", "unreadable"):
+        jobs = [r["job"] for r in rows if r["status"] == status]
+        if jobs:
+            print(f"{len(jobs)} of {len(rows)} jobs {status}: {', '.join(jobs)}", file=sys.stderr)
     return 0
 
 

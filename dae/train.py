@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,13 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from dae.callbacks import ReportCallback, TrainingClock
+from dae.callbacks import CheckpointOnInterrupt, ReportCallback, TrainingClock
+from dae.cli import one_line_errors, prepare_argv
 from dae.files import write_json
-from dae.jobs import JobError, load_job, quote_path_overrides
+from dae.jobs import JobError, check_targets, load_job
 from dae.speedups.allocator import keep_freed_memory
 from dae.sweep import in_sweep, record_failure
 
@@ -72,6 +76,8 @@ def train(cfg: DictConfig, resume_from: str | Path | None = None) -> dict[str, f
     Returns the final metrics (``val/...``, ``test/...``).
     """
     if cfg.get("seed") is not None:
+        if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
+            raise ValueError(f"seed={cfg.seed!r} is not an integer; set seed=<an integer>, e.g. seed=0.")
         L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     reports = [cb for cb in trainer.callbacks if isinstance(cb, ReportCallback)]
@@ -84,14 +90,14 @@ def train(cfg: DictConfig, resume_from: str | Path | None = None) -> dict[str, f
 
     # A resumed run counts the time its checkpoint had trained for (dae.callbacks.TrainingClock) too.
     before = float(torch.load(resume_from, map_location="cpu", weights_only=True).get("train_seconds", 0.0)) if resume_from else 0.0
-    start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
-    train_seconds = before + time.perf_counter() - start
-
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    ckpt = "best" if best else None  # fast_dev_run saves no checkpoint: judge the weights in memory
-    val = trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
-    test = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
+    with exit_status_on_signals(trainer):
+        start = time.perf_counter()
+        trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+        train_seconds = before + time.perf_counter() - start
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        ckpt = "best" if best else None  # fast_dev_run saves no checkpoint: judge the weights in memory
+        val = trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
+        test = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
     metrics = {k: float(v) for k, v in {**val, **test}.items() if k in FINAL_KEYS}
     metrics.update(epochs=epochs_done(trainer, best), train_seconds=round(train_seconds, 1), best_checkpoint=best or None, precision=str(trainer.precision))
 
@@ -100,6 +106,18 @@ def train(cfg: DictConfig, resume_from: str | Path | None = None) -> dict[str, f
         write_json(out / "metrics.json", metrics)
         log.info("test PSNR %.2f dB (noisy input %.2f dB), SSIM %.4f; results in %s", metrics["test/psnr"], metrics["test/noisy_psnr"], metrics["test/ssim"], out)
     return metrics
+
+
+@contextmanager
+def exit_status_on_signals(trainer: L.Trainer):
+    """A run stopped by SIGTERM, SIGHUP or SIGUSR1 (Lightning's ``SIGTERMException``, a ``SystemExit`` with
+    status 0) exits with status 128 + the signal's number, as a process killed by it would: 143 for SIGTERM.
+    dae.callbacks.CheckpointOnInterrupt has saved interrupted.ckpt by then and said how to resume."""
+    try:
+        yield
+    except SIGTERMException:
+        stoppers = [cb for cb in trainer.callbacks if isinstance(cb, CheckpointOnInterrupt) and cb.signal]
+        raise SystemExit(128 + (stoppers[0].signal if stoppers else signal.SIGTERM)) from None
 
 
 def epochs_done(trainer: L.Trainer, best: str) -> int:
@@ -120,6 +138,7 @@ def resumable(cfg: DictConfig) -> tuple[DictConfig, Path]:
     if in_sweep():
         raise JobError(f"resume={cfg.resume} continues one job; run it without -m (one command per job to resume).")
     job = load_job(cfg.resume, key="resume")
+    check_targets(job.cfg, where=f"resume={job.folder}")  # resuming rebuilds all of it: trainer, callbacks, logger
     checkpoint = job.folder / "checkpoints" / "last.ckpt"
     if not checkpoint.is_file():
         raise JobError(f"resume={job.folder} has no checkpoints/last.ckpt: the run stopped before its first epoch ended; start it again without resume.")
@@ -132,20 +151,23 @@ def resumable(cfg: DictConfig) -> tuple[DictConfig, Path]:
 def main(cfg: DictConfig) -> float:
     keep_freed_memory()  # faster CPU steps (dae/speedups/allocator.py)
     if cfg.get("resume"):
-        cfg, checkpoint = resumable(cfg)
-        log.info("resuming %s from %s", cfg.paths.output_dir, checkpoint)
-        return train(cfg, resume_from=checkpoint)["val/psnr"]
-    try:
-        metrics = train(cfg)
-    except Exception as error:
-        if not in_sweep():
-            raise
-        record_failure(cfg.paths.output_dir, error)  # the sweep goes on; dae.sweep.SweepSummary reports it
-        return float("-inf")
+        with one_line_errors():  # the job folder is the one resumed: never removed
+            cfg, checkpoint = resumable(cfg)
+            log.info("resuming %s from %s", cfg.paths.output_dir, checkpoint)
+            return train(cfg, resume_from=checkpoint)["val/psnr"]
+    if not in_sweep():
+        with one_line_errors(cfg.paths.output_dir):
+            metrics = train(cfg)
+    else:
+        try:
+            metrics = train(cfg)
+        except Exception as error:
+            record_failure(cfg.paths.output_dir, error)  # the sweep goes on; dae.sweep.SweepSummary reports it
+            return float("-inf")
     value = metrics["val/psnr"]  # the sweep objective (for Hydra's optimising sweepers)
     return value if math.isfinite(value) else float("-inf")
 
 
 if __name__ == "__main__":
-    sys.argv = quote_path_overrides(sys.argv)  # resume=<sweep job folder>, whose name holds "="
+    sys.argv = prepare_argv(sys.argv)  # --verbose, and resume=<sweep job folder>, whose name holds "="
     main()

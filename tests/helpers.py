@@ -1,6 +1,7 @@
-"""Callbacks that only observe a run, for tests that need to see inside each process."""
+"""Callbacks for tests: ones that observe a run from inside each process, and one that signals it."""
 
 import hashlib
+import os
 from pathlib import Path
 
 import lightning as L
@@ -25,3 +26,15 @@ class RankDigest(L.Callback):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         (self.folder / f"weights_rank{trainer.global_rank}.txt").write_text(digest.hexdigest())
+
+
+class SendSignal(L.Callback):
+    """Sends this process ``signum`` (a signal number) at the start of training step ``step``, as
+    ``timeout``, systemd, Kubernetes or SLURM would send it from outside."""
+
+    def __init__(self, signum: int, step: int) -> None:
+        self.signum, self.step = signum, step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)

@@ -44,3 +44,33 @@ def test_classifier_is_cached_and_reused(fixture_data, tmp_path, caplog):
     cfg.classifier.lr = 0.001  # another config: another cache entry
     load_or_train(cfg.classifier, dm, cache, accelerator="cpu")
     assert len(list(cache.glob("classifier/*/model.pt"))) == 2
+
+
+def test_waiting_for_another_process_holding_the_classifier_lock_is_said(fixture_data, tmp_path, caplog):
+    import fcntl
+    import threading
+    import time
+
+    from hydra.utils import instantiate
+
+    from dae.classifier import load_or_train
+    from dae.noise import Identity
+
+    cfg = compose_train(fixture_overrides(*fixture_data), tmp_path / "job")
+    dm = instantiate(cfg.data, noise=Identity())
+    cache = tmp_path / "cache"
+    load_or_train(cfg.classifier, dm, cache, accelerator="cpu")
+    (lock,) = (cache / "classifier").glob("*.lock")
+    with open(lock, "w") as held:  # another process, training or loading M
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with caplog.at_level("INFO"):
+            waiter = threading.Thread(target=load_or_train, args=(cfg.classifier, dm, cache), kwargs={"accelerator": "cpu"})
+            waiter.start()
+            deadline = time.time() + 30
+            while "waiting for another process" not in caplog.text and time.time() < deadline:
+                time.sleep(0.05)
+            assert waiter.is_alive()  # it waits for the lock
+            fcntl.flock(held, fcntl.LOCK_UN)
+        waiter.join(timeout=30)
+    assert f"classifier M: waiting for another process that holds {lock}" in caplog.text
+    assert caplog.text.count("waiting for another process") == 1

@@ -1,10 +1,13 @@
 """dae.denoise on a folder of a user's images: any size, same names, unreadable files skipped."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from dae.denoise import main
+from dae.jobs import JobError
 from tests.conftest import draw_digits, run_app
 
 
@@ -33,8 +36,8 @@ def test_denoise_refuses_to_write_over_its_inputs(job, tmp_path):
     Image.fromarray(draw_digits(1, seed=3)[0][0]).save(tmp_path / "a.png")
     before = (tmp_path / "a.png").read_bytes()
     with pytest.raises(SystemExit) as exit:
-        run_app(main, f"run={job}", f"input={tmp_path}", f"output={tmp_path}", f"hydra.run.dir={tmp_path / 'log'}")
-    assert str(exit.value.code).startswith(f"error: output={tmp_path} is where the inputs are (a.png...)")
+        run_app(main, f"run={job}", f"input={tmp_path}", f"output={tmp_path}", f"hydra.run.dir={tmp_path / 'log'}", "overwrite=true")
+    assert exit.value.code == f"error: output={tmp_path}: {tmp_path / 'a.png'} is the input {tmp_path / 'a.png'} (the same file): its result would replace it; choose another output folder."
     assert (tmp_path / "a.png").read_bytes() == before
 
 
@@ -43,3 +46,87 @@ def test_denoise_names_a_missing_input(job, tmp_path):
         run_app(main, f"run={job}", f"input={tmp_path / 'nowhere'}", f"output={tmp_path / 'out'}", f"hydra.run.dir={tmp_path / 'log'}")
     assert f"input={tmp_path / 'nowhere'} does not exist" in str(exit.value.code)
     assert not (tmp_path / "out").exists()
+
+
+def denoise_cfg(job, images, out, *extra):
+    from tests.conftest import compose_app
+
+    return compose_app("denoise", [f"run={job}", f"input={images}", f"output={out}", *extra])
+
+
+@pytest.mark.parametrize(
+    "mode, pixels, suffix",
+    [("I;16", lambda d: (d * 2000).astype(np.uint16), ".png"), ("I", lambda d: (d * 2000).astype(np.int32), ".tif"), ("F", lambda d: (d * 0.05).astype(np.float32), ".tif")],
+)
+def test_deep_images_are_scaled_by_their_range_and_written_back_in_their_depth(mode, pixels, suffix, job, tmp_path, monkeypatch):
+    """A nearly black 16-bit (or 32-bit, or float) digit reaches the model nearly black, not clipped to
+    white, and comes back in its own depth. The model is replaced by the identity, to see the I/O alone."""
+    import dae.denoise
+
+    seen = []
+    monkeypatch.setattr(dae.denoise, "denoise", lambda model, x, precision=None: seen.append(x) or x)
+    images, out = tmp_path / "scans", tmp_path / "clean"
+    images.mkdir()
+    digit = draw_digits(1, seed=4)[0][0] / 255.0
+    source = pixels(digit)
+    Image.fromarray(source).save(images / f"dim{suffix}")
+    written, skipped = dae.denoise.run(denoise_cfg(job, images, out))
+    assert written == [out / f"dim{suffix}"] and not skipped
+    full = {"I;16": 65535, "I": 65535, "F": 1.0}[mode]
+    assert 0.5 * source.max() / full < float(seen[0].max()) <= source.max() / full + 1e-6  # dark, as the input
+    with Image.open(written[0]) as result:
+        assert result.mode == mode
+        values = np.asarray(result, dtype=np.float64)
+    assert 0.5 * source.max() < values.max() < 1.5 * source.max()  # the identity gives the input back, in its own units
+
+
+def test_nothing_is_written_onto_an_input_through_links_or_dotted_paths(job, tmp_path):
+    from dae.denoise import run
+
+    images, out = tmp_path / "scans", tmp_path / "clean"
+    images.mkdir()
+    out.mkdir()
+    Image.fromarray(draw_digits(1, seed=3)[0][0]).save(out / "a.png")
+    (images / "a.png").symlink_to(out / "a.png")  # an input that is a link into the output folder
+    before = (out / "a.png").read_bytes()
+    with pytest.raises(JobError, match=rf"{out / 'a.png'} is the input {images / 'a.png'} \(the same file\)"):
+        run(denoise_cfg(job, images, out, "overwrite=true"))
+    (images / "a.png").unlink()
+    os.link(out / "a.png", images / "b.png")  # a hard link: another name, the same file
+    os.link(out / "a.png", out / "b.png")
+    with pytest.raises(JobError, match=r"is the input .*b.png \(the same file\)"):
+        run(denoise_cfg(job, images, out, "overwrite=true"))
+    with pytest.raises(JobError, match=r"is the input"):
+        run(denoise_cfg(job, images, images.parent / "scans" / ".." / "scans", "overwrite=true"))  # the input folder, spelled otherwise
+    assert (out / "a.png").read_bytes() == before
+
+
+def test_an_existing_result_is_replaced_only_with_overwrite(job, tmp_path):
+    from dae.denoise import run
+
+    images, out = tmp_path / "scans", tmp_path / "clean"
+    images.mkdir()
+    Image.fromarray(draw_digits(1, seed=3)[0][0]).save(images / "a.png")
+    run(denoise_cfg(job, images, out))
+    first = (out / "a.png").stat().st_mtime_ns
+    with pytest.raises(JobError, match=r"already holds a.png; pass overwrite=true to replace it"):
+        run(denoise_cfg(job, images, out))
+    assert (out / "a.png").stat().st_mtime_ns == first
+    assert run(denoise_cfg(job, images, out, "overwrite=true"))[0] == [out / "a.png"]
+
+
+def test_folders_broken_links_and_images_over_the_pixel_limit_are_skipped_and_said(job, tmp_path, monkeypatch, capsys):
+    images, out = tmp_path / "scans", tmp_path / "clean"
+    images.mkdir()
+    Image.fromarray(draw_digits(1, seed=3)[0][0][:20, :20]).save(images / "small.png")  # 400 pixels
+    Image.fromarray(draw_digits(1, seed=3)[0][0]).save(images / "large.png")  # 784 pixels
+    (images / "album.png").mkdir()
+    (images / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # a decompression bomb, in small
+    run_app(main, f"run={job}", f"input={images}", f"output={out}", f"hydra.run.dir={tmp_path / 'log'}")
+    stdout = capsys.readouterr().out
+    assert f"denoised 1 image(s) into {out}" in stdout
+    assert f"skipped {images / 'album.png'}: a folder, not an image" in stdout
+    assert f"skipped {images / 'gone.png'}: a broken link" in stdout
+    assert f"skipped {images / 'large.png'}: DecompressionBombWarning: larger than Pillow's decompression-bomb limit of 500 pixels" in stdout
+    assert sorted(p.name for p in out.iterdir()) == ["small.png"]

@@ -1,4 +1,5 @@
-"""dae.callbacks.interrupt_checkpoint: Ctrl-C saves interrupted.ckpt beside last.ckpt before the run ends."""
+"""dae.callbacks.interrupt_checkpoint: Ctrl-C, SIGTERM, SIGHUP and SIGUSR1 save interrupted.ckpt beside
+last.ckpt, say where it is and how to resume, and dae.train exits with 128 + the signal's number."""
 
 import signal
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from dae.train import build
+from dae.train import build, train
 
 
 class CtrlC(L.Callback):
@@ -35,4 +36,24 @@ def test_ctrl_c_saves_interrupted_ckpt_and_keeps_last_ckpt(train_cfg, capsys):
     folder = Path(train_cfg.paths.output_dir) / "checkpoints"
     interrupted, last = (torch.load(folder / name, weights_only=True) for name in ("interrupted.ckpt", "last.ckpt"))
     assert interrupted["global_step"] == 6 and last["global_step"] == 4  # mid-epoch, and the end of the last full epoch
-    assert f"interrupted at step 6 (epoch 1): saved {folder / 'interrupted.ckpt'}" in capsys.readouterr().out
+    line = f"interrupted by Ctrl-C at step 6 (epoch 1): saved {folder / 'interrupted.ckpt'}; continue from the end of the last full epoch with: python -m dae.train resume={folder.parent}"
+    assert line in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1], ids=lambda s: signal.Signals(s).name)
+def test_a_stop_signal_saves_a_checkpoint_and_exits_with_128_plus_its_number(signum, train_cfg, capsys):
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)}
+    with open_dict(train_cfg):
+        train_cfg.trainer.max_epochs = 3
+        train_cfg.callbacks.classifier_report = None
+        train_cfg.callbacks.signal = {"_target_": "tests.helpers.SendSignal", "signum": int(signum), "step": 6}
+    with pytest.raises(SystemExit) as exit:
+        train(train_cfg)
+    assert exit.value.code == 128 + signum  # 143 for SIGTERM, as a process killed by it
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # put back as they were
+    folder = Path(train_cfg.paths.output_dir) / "checkpoints"
+    assert torch.load(folder / "interrupted.ckpt", weights_only=True)["global_step"] in (6, 7)  # Lightning stops at the next step
+    out = capsys.readouterr().out
+    assert f"interrupted by {signal.Signals(signum).name} at step" in out and f"saved {folder / 'interrupted.ckpt'}" in out
+    assert f"resume={folder.parent}" in out
+    assert not (folder.parent / "metrics.json").exists()

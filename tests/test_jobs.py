@@ -8,13 +8,6 @@ import pytest
 from dae.jobs import JobError, job_of_checkpoint, latest_job, load_job, load_model, target
 
 
-def test_run_paths_with_equals_signs_are_quoted_for_hydra():
-    from dae.jobs import quote_path_overrides
-
-    argv = ["prog", "run=outputs/multirun/t/loss=l1", "ckpt='a=b.ckpt'", "probe.C=3", "run=plain/path"]
-    assert quote_path_overrides(argv) == ["prog", "run='outputs/multirun/t/loss=l1'", "ckpt='a=b.ckpt'", "probe.C=3", "run=plain/path"]
-
-
 def test_a_job_folder_loads_with_its_config_checkpoint_and_precision(job):
     loaded = load_job(job)
     assert loaded.folder == job and loaded.cfg.paths.output_dir == str(job)
@@ -37,3 +30,93 @@ def test_latest_job_and_target(job, tmp_path):
     assert target(None, str(ckpt), logs) == older == job_of_checkpoint(ckpt)
     with pytest.raises(JobError, match=r"no training job under .*: run `python -m dae.train` first"):
         latest_job(tmp_path / "empty")
+
+
+def poisoned(job, folder, key: str, target: str, args: list):
+    """A copy of ``job`` whose config has ``<key>._target_`` replaced: a folder received from someone else."""
+    import yaml
+
+    shutil.copytree(job, folder)
+    config = folder / ".hydra" / "config.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    node.clear()
+    node.update({"_target_": target, "_args_": args})
+    config.write_text(yaml.safe_dump(cfg))
+    return folder
+
+
+@pytest.mark.parametrize("key", ["model", "model.net", "noise", "data.source", "classifier.net"])
+def test_a_job_folder_naming_other_code_is_refused_before_anything_is_built(key, job, tmp_path):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    folder = poisoned(job, tmp_path / "received", key, "builtins.open", [str(victim), "w"])
+    with pytest.raises(JobError) as caught:
+        load_job(folder)
+    assert str(caught.value) == (
+        f"run={folder}: {key}._target_=builtins.open is not allowed: a job folder may only name classes of dae, "
+        "torch.nn, torch.optim or lightning.pytorch, or of modules you trust with DAE_TRUSTED_MODULES=<module>; "
+        "refusing to build it (nothing was built)."
+    )
+    assert victim.read_text() == "keep me"
+
+
+def test_only_classes_of_the_allowed_modules_pass(monkeypatch):
+    from dae.jobs import allowed_class
+
+    monkeypatch.delenv("DAE_TRUSTED_MODULES", raising=False)
+    assert not allowed_class("tests.helpers.RankDigest")
+    monkeypatch.setenv("DAE_TRUSTED_MODULES", "tests.helpers, other")  # a user's own modules, by the user's say
+    assert allowed_class("tests.helpers.RankDigest") and not allowed_class("tests.conftest.draw_digits")
+    monkeypatch.delenv("DAE_TRUSTED_MODULES")
+
+    assert allowed_class("dae.denoiser.Denoiser") and allowed_class("torch.nn.L1Loss") and allowed_class("torch.optim.lr_scheduler.OneCycleLR")
+    assert allowed_class("lightning.pytorch.Trainer") and allowed_class("lightning.pytorch.callbacks.TQDMProgressBar")
+    assert not allowed_class("dae.files.write_text")  # a function of the project: it writes files
+    assert not allowed_class("torch.nn.functional.relu") and not allowed_class("os.system") and not allowed_class("dae.no.such.Thing")
+    assert not allowed_class("dae_evil.Denoiser") and not allowed_class(42)
+
+
+def test_every_tool_that_rebuilds_a_job_refuses_it(job, fixture_data, tmp_path):
+    """evaluate, probe, denoise, report and resume=: the same one-line refusal, before any work."""
+    from dae.report import job_row
+    from dae.train import resumable
+    from tests.conftest import compose_app
+
+    folder = poisoned(job, tmp_path / "received", "model", "dae.files.write_text", [str(tmp_path / "x"), "pwned"])
+    expected = "model._target_=dae.files.write_text is not allowed"
+    from dae.denoise import run as denoise
+    from dae.evaluate import evaluate
+    from dae.probe import probe
+
+    tools = {"evaluate": evaluate, "probe": probe, "denoise": denoise}
+    for app, overrides in (("evaluate", [f"run={folder}"]), ("probe", [f"run={folder}"]), ("denoise", [f"run={folder}", f"input={folder}", f"output={tmp_path / 'out'}"])):
+        with pytest.raises(JobError, match=expected):
+            tools[app](compose_app(app, overrides))
+    assert job_row(folder)["status"] == "unreadable" and expected in job_row(folder)["error"]
+    (folder / "metrics.json").unlink()
+    with pytest.raises(JobError, match=expected):
+        resumable(compose_app("train", [f"resume={folder}"]))
+    resumed = poisoned(job, tmp_path / "resumed", "logger.tensorboard", "builtins.exec", ["print(1)"])
+    (resumed / "metrics.json").unlink()
+    with pytest.raises(JobError, match=r"logger.tensorboard._target_=builtins.exec is not allowed"):  # resuming rebuilds everything
+        resumable(compose_app("train", [f"resume={resumed}"]))
+    assert not (tmp_path / "x").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_job_folder_written_by_dae_0_1_loads(job, tmp_path):
+    """model.cuda_graph is dropped; the VAE's beta and warmup_steps move up from model.net."""
+    import yaml
+
+    folder = shutil.copytree(job, tmp_path / "old")
+    config = folder / ".hydra" / "config.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    cfg["model"]["cuda_graph"] = True
+    config.write_text(yaml.safe_dump(cfg))
+    assert "cuda_graph" not in load_job(folder).cfg.model
+    vae = {**cfg["model"], "_target_": "dae.denoiser.Denoiser", "net": {"_target_": "dae.models.VariationalAutoencoder", "beta": 0.5, "warmup_steps": 10}}
+    config.write_text(yaml.safe_dump({**cfg, "model": vae}))
+    model = load_job(folder).cfg.model
+    assert model._target_ == "dae.variational.VariationalDenoiser" and model.beta == 0.5 and model.warmup_steps == 10 and "beta" not in model.net

@@ -102,3 +102,17 @@ def test_probe_command_line_on_a_sweep_job_folder(job, fixture_data, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "SVM probe accuracy" in done.stdout
     assert (named / "probe" / "report.json").is_file()
+
+
+@pytest.mark.parametrize("override, message", [("probe.kernel=foo", "probe.kernel='foo' is not one of linear, poly, rbf, sigmoid"), ("probe.C=-1", "probe.C=-1 must be a positive number")])
+def test_bad_settings_fail_before_encoding_and_leave_nothing(override, message, job_copy, fixture_data):
+    from dae.probe import probe
+
+    before = {p: p.stat().st_mtime_ns for p in (job_copy / "probe").iterdir()}
+    with pytest.raises(ValueError, match=message):
+        probe(compose_app("probe", [f"run={job_copy}", f"paths.data_dir={fixture_data[0]}", override]))
+    assert {p: p.stat().st_mtime_ns for p in (job_copy / "probe").iterdir()} == before  # nothing written, nothing new
+    with pytest.raises(ValueError, match=message):  # the callback checks them when the run is built, before training
+        from dae.callbacks import SVMProbe
+
+        SVMProbe(out_dir=str(job_copy), **{override.split("=")[0].split(".")[1]: {"probe.kernel=foo": "foo", "probe.C=-1": -1}[override]})

@@ -4,6 +4,7 @@ import csv
 import json
 import shutil
 
+import pytest
 import yaml
 
 from dae.report import main, validation_losses
@@ -50,6 +51,17 @@ def test_report_has_one_row_per_job_figures_and_failed_jobs(job, tmp_path, capsy
     assert (sweep / "report.md").stat().st_mtime_ns == before
 
 
-def test_report_on_a_folder_that_is_not_a_sweep(tmp_path, capsys):
-    assert main([str(tmp_path)]) == 2
-    assert f"{tmp_path} is not a sweep folder (no multirun.yaml)" in capsys.readouterr().err
+def test_report_on_a_folder_that_is_not_a_sweep(tmp_path):
+    with pytest.raises(SystemExit) as exit:
+        main([str(tmp_path)])
+    assert str(exit.value.code).startswith(f"error: {tmp_path} is not a sweep folder (no multirun.yaml)")
+
+
+def test_a_job_whose_files_cannot_be_read_is_listed_as_unreadable_and_the_others_reported(job, tmp_path, capsys):
+    sweep = sweep_of(job, tmp_path / "sweep")
+    (sweep / "loss=mse" / "metrics.json").write_text('{"test/psnr": 20.1, ')  # cut short
+    assert main([str(sweep)]) == 0
+    rows = {r["job"]: r for r in csv.DictReader((sweep / "report.csv").open())}
+    assert rows["loss=l1"]["status"] == "ok" and rows["loss=smooth_l1"]["status"] == "failed"
+    assert rows["loss=mse"]["status"] == "unreadable" and rows["loss=mse"]["error"].startswith(f"{sweep / 'loss=mse' / 'metrics.json'} cannot be read (JSONDecodeError")
+    assert "1 of 3 jobs unreadable: loss=mse" in capsys.readouterr().err

@@ -214,3 +214,12 @@ def test_a_first_training_fetches_the_data_before_classifier_m_trains(tmp_path, 
     run_app(main, f"hydra.run.dir={tmp_path / 'run'}", "trainer.fast_dev_run=true", "data.val_size=10", "callbacks.reconstruction_grid=null", f"data.source.mirrors=[{url}]", *overrides)
     assert sorted(p.name for p in empty.iterdir() if p.is_file()) == sorted(FILES.values())
     assert list((empty / "cache" / "classifier").glob("*/model.pt"))  # M trained on the fetched files
+
+
+def test_a_data_directory_that_is_a_file_says_so_before_any_download(tmp_path, mirror, caplog):
+    url, md5s = mirror
+    data = tmp_path / "data"
+    data.write_text("not a folder")
+    with caplog.at_level("INFO"), pytest.raises(DataError, match=rf"the data directory {data} is a file, not a folder; point DAE_DATA_DIR"):
+        source(data, md5s, mirrors=[url]).ensure()
+    assert "trying mirror" not in caplog.text

@@ -120,15 +120,15 @@ def test_unknown_choice_lists_the_valid_ones_and_starts_nothing(override, group,
 
 
 @pytest.mark.parametrize("overrides, message", [(["noise.sigma=-0.5"], "noise.sigma=-0.5 is out of range: allowed >= 0.0"), (["noise=salt_pepper", "noise.amount=1.2"], "noise.amount=1.2 is out of range: allowed [0.0, 1.0]")])
-def test_out_of_range_level_fails_before_any_work(overrides, message, tmp_path, capsys, caplog):
+def test_out_of_range_level_fails_before_any_work(overrides, message, tmp_path, caplog):
     from dae.train import main
     from tests.conftest import run_app
 
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit:
         run_app(main, *overrides, f"hydra.run.dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'no-data'}")
-    assert message in capsys.readouterr().err
+    assert str(exit.value.code).startswith(f"error: {message}")
     assert "MNIST" not in caplog.text  # failed before looking for data
-    assert not (tmp_path / "no-data").exists()
+    assert not (tmp_path / "no-data").exists() and not (tmp_path / "run").exists()
 
 
 def test_resume_needs_a_job_folder_with_a_checkpoint_and_no_metrics(job, tmp_path):
@@ -148,3 +148,22 @@ def test_resume_needs_a_job_folder_with_a_checkpoint_and_no_metrics(job, tmp_pat
     stopped = tmp_path / "stopped"
     shutil.copytree(job, stopped, ignore=shutil.ignore_patterns("metrics.json", "checkpoints"))  # killed before its first epoch ended
     assert f"resume={stopped} has no checkpoints/last.ckpt" in error(stopped)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("noise.sigma=abc", "noise.sigma='abc' is not a number; set noise.sigma=<a number>"),
+        ("seed=abc", "seed='abc' is not an integer; set seed=<an integer>"),
+        ("data.batch_size=abc", "data.batch_size='abc' is not an integer; set data.batch_size=<an integer>"),
+    ],
+)
+def test_a_value_of_the_wrong_type_names_the_key_and_the_type_and_leaves_no_job_folder(override, message, fixture_data, tmp_path, capsys):
+    from dae.train import main
+    from tests.conftest import fixture_overrides, run_app
+
+    folder = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit:
+        run_app(main, f"hydra.run.dir={folder}", *fixture_overrides(*fixture_data), override)  # last: it wins
+    assert str(exit.value.code).startswith(f"error: {message}")
+    assert not folder.exists()  # Hydra had made it, with .hydra/ and the log: a config error leaves none behind

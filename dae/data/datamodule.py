@@ -108,8 +108,13 @@ class DenoisingDataModule(L.LightningDataModule):
         clean_fraction: float = 0.0,
     ) -> None:
         super().__init__()
+        for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size), ("val_size", val_size), ("split_seed", split_seed), ("seed", seed), ("image_size", image_size), ("num_workers", num_workers)):
+            if not (value is None and key == "eval_batch_size") and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"data.{key}={value!r} is not an integer; set data.{key}=<an integer>.")
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
             raise ValueError(f"data.batch_size={batch_size} and data.eval_batch_size={eval_batch_size} must be at least 1 (eval_batch_size may be null: chosen by device).")
+        if isinstance(clean_fraction, bool) or not isinstance(clean_fraction, (int, float)):
+            raise ValueError(f"data.clean_fraction={clean_fraction!r} is not a number; set data.clean_fraction=<a number in [0, 1)>.")
         self.source, self.noise = source, noise
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed, self.seed = val_size, split_seed, seed

@@ -91,6 +91,11 @@ class IDXSource:
         """
         if len(self._verified) == len(ROLES):
             return
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise DataError(
+                f"{self.name}: the data directory {self.data_dir} is a file, not a folder; point DAE_DATA_DIR "
+                f"(or paths.data_dir=...) at a folder, or move the file away (nothing was downloaded)."
+            )
         missing = [role for role in ROLES if self._local_path(role) is None]
         if not missing:
             log.info("%s: found all files in %s", self.name, self.data_dir)
