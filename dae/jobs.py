@@ -100,7 +100,7 @@ class Job:
     @property
     def precision(self) -> str:
         """The trainer precision the job ran at (``bf16-mixed``, ``32-true``...): evaluate it at the same.
-        Recorded in ``metrics.json`` when it finished; else its config's, as resolved on this machine."""
+        Recorded in ``metrics.json`` when it finished; else its config's, as resolved where it is read."""
         metrics = self.folder / "metrics.json"
         if metrics.is_file():
             recorded = json.loads(metrics.read_text()).get("precision")

@@ -8,47 +8,83 @@ Each job is a finished training run: its noise makes the copies and the noisy te
 autoencoder the denoised ones. The copies are made once (fixed noise, 8-bit like the originals); every
 variant trains for M's epochs over its whole set, so (b) and (c) take two times M's steps and (d)
 three. Writes augmentation.csv, augmentation.md and augmentation.png into --out.
+
+Each variant is trained by dae.classifier.fit, as M is, on :class:`TrainingImages`: a data module that
+serves the given training images in M's batches (the same shuffling and batch seeds as the project's
+data module) and validates on the clean validation split.
 """
+
+from __future__ import annotations
 
 import argparse
 import time
 from pathlib import Path
 
+import lightning as L
 import torch
-from hydra.utils import instantiate
+from torch.utils.data import DataLoader
 
 import dae  # noqa: F401  (registers the config resolvers)
 from dae import figures
-from dae.classifier import clean_data, fit, predict
-from dae.data.datamodule import fixed_noise, to_unit
+from dae.classifier import fit, predict
+from dae.data.batches import EpochBatchSampler, TensorBatches
+from dae.data.datamodule import Images, fixed_noise, to_unit
 from dae.files import write_csv, write_text
-from dae.inference import denoise
+from dae.inference import denoise, eval_batch_size
 from dae.jobs import build_datamodule, load_job, load_model
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 VARIANTS = {"clean": (), "noisy": ("noisy",), "denoised": ("denoised",), "both": ("noisy", "denoised")}
 TESTS = ("clean", "noisy", "denoised")
 COLUMNS = ["noise", "trained_on", "train_images", "test_images", "train_s", *(f"acc_{t}" for t in TESTS), "job"]
 
 
 def to_u8(images: torch.Tensor) -> torch.Tensor:
+    """[0, 1] images as 8-bit pixels, as the data set stores them."""
     return images.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+
+
+class TrainingImages(L.LightningDataModule):
+    """Batches ``(clean, clean, label)`` for :func:`dae.classifier.fit`: the 8-bit training ``images``,
+    shuffled and batched as :class:`~dae.data.DenoisingDataModule` batches its training split (seed
+    ``seed``), and the clean images of ``val`` for validation."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, val: Images, batch_size: int, seed: int) -> None:
+        super().__init__()
+        self.train_images, self.train_labels, self.val = images, labels, val
+        self.batch_size, self.seed = batch_size, seed
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = EpochBatchSampler(len(self.train_labels), self.batch_size, shuffle=True, seed=self.seed)
+        return DataLoader(TensorBatches(self.train_images, self.train_labels), sampler=sampler, batch_size=None)
+
+    def val_dataloader(self) -> DataLoader:
+        _, clean, labels = self.val
+        sampler = EpochBatchSampler(len(labels), eval_batch_size(None, torch.device("cpu")), shuffle=False, with_seed=False)
+        return DataLoader(TensorBatches(clean, clean, labels), sampler=sampler, batch_size=None)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if len(batch) == 3 and isinstance(batch[2], int):  # a training batch: (uint8 images, labels, seed)
+            images, labels, _ = batch
+            clean = to_unit(images)
+            return clean, clean, labels
+        return batch
 
 
 def augmentation(folder: Path, trained: dict) -> list[dict]:
     """The four variants for one job; ``trained`` keeps the clean variant (network, seconds) for the next."""
     job = load_job(folder)
     model, datamodule = load_model(job), build_datamodule(job)
-    cfg, noise = job.cfg.classifier, instantiate(job.cfg.noise)
-    data = clean_data(cfg, datamodule)
-    clean_x, labels = data.train_x, data.train_y
-    noisy = fixed_noise(datamodule.noise, clean_x, "augmentation")  # not the probe's or the test's images
-    copies = {"noisy": to_u8(noisy), "denoised": to_u8(denoise(model, noisy, precision=job.precision))}
-    tests = {"clean": to_unit(datamodule.test_x), "noisy": datamodule.test_noisy}
-    tests["denoised"] = denoise(model, tests["noisy"], precision=job.precision)
-    rows, labels_test = [], datamodule.test_y.numpy()
+    cfg, noise = job.cfg.classifier, datamodule.noise
+    _, clean, labels = datamodule.images("train")
+    noisy = fixed_noise(noise, clean, "augmentation")  # not the probe's or the test's images
+    copies = {"clean": to_u8(clean), "noisy": to_u8(noisy), "denoised": to_u8(denoise(model, noisy, precision=job.precision))}
+    test = datamodule.images("test")
+    tests = {"clean": test.clean, "noisy": test.noisy, "denoised": denoise(model, test.noisy, precision=job.precision)}
+    val, rows, labels_test = datamodule.images("val"), [], test.labels.numpy()
     for variant, extra in VARIANTS.items():
-        data.train_x, data.train_y = torch.cat([clean_x, *(copies[e] for e in extra)]), labels.repeat(1 + len(extra))
+        parts = ("clean", *extra)
+        data = TrainingImages(torch.cat([copies[p] for p in parts]), labels.repeat(len(parts)), val, cfg.batch_size, cfg.seed)
         if variant == "clean" and "clean" in trained:  # the same for every noise: trained once
             net, seconds = trained["clean"]
         else:
@@ -57,16 +93,35 @@ def augmentation(folder: Path, trained: dict) -> list[dict]:
             if variant == "clean":
                 trained["clean"] = net, seconds
         accuracies = {f"acc_{t}": float((predict(net, images) == labels_test).mean()) for t, images in tests.items()}
-        rows.append({"noise": noise.name, "trained_on": variant, "train_images": len(data.train_x), "test_images": len(labels_test), "train_s": seconds, **accuracies, "job": str(folder)})
+        rows.append(
+            {
+                "noise": noise.name,
+                "trained_on": variant,
+                "train_images": len(data.train_labels),
+                "test_images": len(labels_test),
+                "train_s": seconds,
+                **accuracies,
+                "job": str(folder),
+            }
+        )
         print(f"{noise.name:>12} {variant:>9}: " + ", ".join(f"{t} {accuracies[f'acc_{t}']:.4f}" for t in TESTS), flush=True)
     return rows
 
 
 def to_markdown(rows: list[dict], command: str, n_test: int) -> str:
-    lines = [f"`{command}`", "", f"Accuracy on the {n_test:,} test images: clean, with the job's fixed noise, and that noise through its autoencoder.", ""]
+    lines = [
+        f"`{command}`",
+        "",
+        f"Accuracy on the {n_test:,} test images: clean, with the job's fixed noise, and that noise through its autoencoder.",
+        "",
+    ]
     lines += ["| noise | trained on | training images | train s | acc clean | acc noisy | acc denoised |", "| --- |" + " --- |" * 6]
     for r in rows:
-        lines.append(f"| {r['noise']} | {r['trained_on']} | {r['train_images']:,} | {r['train_s']:.0f} | " + " | ".join(f"{r[f'acc_{t}']:.4f}" for t in TESTS) + " |")
+        lines.append(
+            f"| {r['noise']} | {r['trained_on']} | {r['train_images']:,} | {r['train_s']:.0f} | "
+            + " | ".join(f"{r[f'acc_{t}']:.4f}" for t in TESTS)
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -79,7 +134,12 @@ def bars(rows: list[dict], path: Path) -> Path:
     for ax, noise in zip(axes[0], noises):
         for i, variant in enumerate(VARIANTS):
             row = next(r for r in rows if r["noise"] == noise and r["trained_on"] == variant)
-            ax.bar([j + (i - 1.5) * width for j in range(len(TESTS))], [100 * (1 - row[f"acc_{t}"]) for t in TESTS], width, label=f"trained on {variant}")
+            ax.bar(
+                [j + (i - 1.5) * width for j in range(len(TESTS))],
+                [100 * (1 - row[f"acc_{t}"]) for t in TESTS],
+                width,
+                label=f"trained on {variant}",
+            )
         ax.set_xticks(range(len(TESTS)), [f"{t} test" for t in TESTS])
         ax.set_title(noise)
         ax.set_yscale("log")  # errors of 90% (M on noise it never saw) and of 1% in one picture
@@ -93,7 +153,7 @@ def bars(rows: list[dict], path: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("jobs", nargs="+", type=Path, help="finished job folders, one per noise")
-    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "augmentation")
+    parser.add_argument("--out", type=Path, default=HERE, help="the folder for the results (default: this script's)")
     args = parser.parse_args()
     trained: dict = {}
     rows = [row for job in args.jobs for row in augmentation(job, trained)]

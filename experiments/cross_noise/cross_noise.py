@@ -7,12 +7,14 @@ Each job is a finished training run (its row is named by the noise it was traine
 cross_noise.csv, cross_noise.md and cross_noise.png (heat-maps) into --out.
 """
 
+from __future__ import annotations
+
 import argparse
 from pathlib import Path
 
 import numpy as np
+from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 import dae  # noqa: F401  (registers the config resolvers)
 from dae import figures
@@ -21,13 +23,19 @@ from dae.evaluate import on_noise
 from dae.files import write_csv, write_text
 from dae.jobs import build_datamodule, load_job, load_model
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 TEST_NOISES = ["gaussian", "salt_pepper", "speckle", "periodic"]
 COLUMNS = ["trained_on", "tested_on", "psnr", "ssim", "noisy_psnr", "acc_denoised", "acc_noisy", "job"]
 
 
+def benchmark_noises() -> dict:
+    """The test noises at their benchmark levels, from the package's conf/noise/."""
+    with initialize_config_module(version_base="1.3", config_module="dae.conf"):
+        return {name: instantiate(compose("train", overrides=[f"noise={name}"]).noise) for name in TEST_NOISES}
+
+
 def cross(jobs: list[Path]) -> list[dict]:
-    noises = {name: instantiate(OmegaConf.load(ROOT / "conf" / "noise" / f"{name}.yaml")) for name in TEST_NOISES}
+    noises = benchmark_noises()
     rows = []
     for folder in jobs:
         job = load_job(folder)
@@ -35,7 +43,14 @@ def cross(jobs: list[Path]) -> list[dict]:
         classifier = load_or_train(job.cfg.classifier, datamodule, job.cfg.paths.cache_dir)
         trained_on = instantiate(job.cfg.noise).name
         for name, noise in noises.items():
-            rows.append({"trained_on": trained_on, "tested_on": name, **on_noise(model, datamodule, noise, classifier, job.precision), "job": str(folder)})
+            rows.append(
+                {
+                    "trained_on": trained_on,
+                    "tested_on": name,
+                    **on_noise(model, datamodule, noise, classifier, job.precision),
+                    "job": str(folder),
+                }
+            )
             print(f"{trained_on:>12} -> {name:<12} PSNR {rows[-1]['psnr']:.2f} dB, M {rows[-1]['acc_denoised']:.4f}", flush=True)
     return rows
 
@@ -48,7 +63,10 @@ def matrix(rows: list[dict], key: str) -> tuple[list[str], np.ndarray]:
 
 def to_markdown(rows: list[dict], command: str) -> str:
     lines = [f"`{command}`", ""]
-    for key, title, fmt in (("psnr", "Test PSNR (dB)", "{:.2f}"), ("acc_denoised", "Classifier M's accuracy on the denoised test images", "{:.4f}")):
+    for key, title, fmt in (
+        ("psnr", "Test PSNR (dB)", "{:.2f}"),
+        ("acc_denoised", "Classifier M's accuracy on the denoised test images", "{:.4f}"),
+    ):
         trained, values = matrix(rows, key)
         lines += [f"{title}: rows trained on, columns tested on (the diagonal is each model on its own noise).", ""]
         lines += ["| trained on \\ tested on | " + " | ".join(TEST_NOISES) + " |", "| --- |" + " --- |" * len(TEST_NOISES)]
@@ -74,7 +92,15 @@ def heatmaps(rows: list[dict], path: Path) -> Path:
         ax.set_title(title)
         for i in range(values.shape[0]):
             for j in range(values.shape[1]):
-                ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", color="white" if values[i, j] < values.mean() else "black", fontsize=8)
+                ax.text(
+                    j,
+                    i,
+                    fmt.format(values[i, j]),
+                    ha="center",
+                    va="center",
+                    color="white" if values[i, j] < values.mean() else "black",
+                    fontsize=8,
+                )
         fig.colorbar(image, ax=ax, shrink=0.8)
     fig.tight_layout()
     return figures.save(fig, path)
@@ -83,7 +109,7 @@ def heatmaps(rows: list[dict], path: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("jobs", nargs="+", type=Path, help="finished job folders, one per training noise")
-    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "cross_noise")
+    parser.add_argument("--out", type=Path, default=HERE, help="the folder for the results (default: this script's)")
     args = parser.parse_args()
     rows = cross(args.jobs)
     write_csv(args.out / "cross_noise.csv", rows, COLUMNS)

@@ -1,28 +1,39 @@
-"""Table of training variants tried within the default job's time budget (see README, "Within 5 minutes").
+"""Table of training variants: one row per job, for the README's recipe tables.
 
     python experiments/evaluation/budget.py <job folder> [<job folder> ...] > experiments/evaluation/budget.md
 
-One row per job: its overrides (from .hydra/overrides.yaml), epochs, training time, test PSNR, and
-classifier M's denoised and reconstructed accuracy (from metrics.json and classifier_report.json).
+Each row: the job's overrides (hydra.* left out), epochs, training seconds, test PSNR, and classifier M's
+accuracy on the denoised and reconstructed test images, from the job's files (dae.report.job_row).
 """
 
-import json
-import sys
+from __future__ import annotations
+
+import argparse
 from pathlib import Path
 
-import yaml
+from dae.jobs import load_job
+from dae.report import job_row
+
+HEADER = "| overrides | epochs | train s | test PSNR | M denoised | M reconstructed |\n| --- | --- | --- | --- | --- | --- |"
 
 
-def row(job: Path) -> str:
-    overrides = [o for o in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or [] if not o.startswith("hydra.")]
-    m = json.loads((job / "metrics.json").read_text())
-    acc = {k: v["accuracy"] for k, v in json.loads((job / "classifier_report.json").read_text()).items()}
-    seconds = f"{m['train_seconds']:.0f}" if m.get("train_seconds") else "-"
-    return f"| `{' '.join(overrides) or '(defaults)'}` | {m['epochs']} | {seconds} | {m['test/psnr']:.2f} | {acc['denoised']:.4f} | {acc['reconstructed']:.4f} |"
+def row(folder: Path) -> str:
+    r = job_row(folder)
+    if r["status"] != "ok":
+        raise SystemExit(f"{folder}: the job did not finish ({r['error']})")
+    overrides = " ".join(o for o in load_job(folder).overrides if not o.startswith("hydra."))
+    seconds = f"{r['train_seconds']:.0f}" if r["train_seconds"] else "-"
+    return f"| `{overrides or '(defaults)'}` | {r['epochs']} | {seconds} | {r['test_psnr']:.2f} | {r['acc_denoised']:.4f} | {r['acc_reconstructed']:.4f} |"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("jobs", nargs="+", type=Path, help="finished job folders (python -m dae.train ...)")
+    args = parser.parse_args(argv)
+    print(HEADER)
+    for folder in args.jobs:
+        print(row(folder))
 
 
 if __name__ == "__main__":
-    print("| overrides | epochs | train s | test PSNR | M denoised | M reconstructed |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for job in sys.argv[1:]:
-        print(row(Path(job)))
+    main()

@@ -1,48 +1,77 @@
-"""Collect the evaluation figures of finished jobs into results.md and PNGs next to this file.
+"""Collect the figures of finished jobs (trained with ``callbacks=with_probe``) next to this file.
 
     python experiments/evaluation/collect.py <job folder> [<job folder> ...]
 
-Reads each job's .hydra/ config, metrics.json, classifier_report.json and probe/report.json;
-writes results.md (one row per job) and copies its reconstruction grid and latent picture.
+Writes results.md (one row per job: noise and level, epochs, PSNR, SSIM, classifier M's accuracies, the
+SVM probe and its control) and results.csv (dae.report's columns, with the noise and level), and copies
+each job's reconstruction grid and latent picture as ``<noise>_<level>_<epochs>ep_reconstructions.png``
+and ``..._latent_2d.png``. The figures are the job's own files, read by dae.report.job_row.
 """
 
-import json
+from __future__ import annotations
+
+import argparse
 import shutil
-import sys
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from hydra.utils import instantiate
+
+from dae.files import write_csv, write_text
+from dae.jobs import load_job
+from dae.report import COLUMNS, job_row
 
 HERE = Path(__file__).resolve().parent
+HEADER = (
+    "| noise (level) | epochs | noisy PSNR | test PSNR | test SSIM | M clean | M noisy | M denoised | M reconstructed | SVM probe | control |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+)
+ROW_CELLS = (  # results.md: (column of job_row, digits)
+    ("epochs", None), ("noisy_psnr", 2), ("test_psnr", 2), ("test_ssim", 4), ("acc_clean", 4), ("acc_noisy", 4),
+    ("acc_denoised", 4), ("acc_reconstructed", 4), ("probe_acc", 4), ("probe_control", 4),
+)  # fmt: skip
 
 
-def row(job: Path) -> tuple[str, str]:
-    cfg = OmegaConf.load(job / ".hydra" / "hydra.yaml").hydra.runtime.choices
-    noise_cfg = OmegaConf.load(job / ".hydra" / "config.yaml").noise
-    level = ", ".join(f"{k}={v}" for k, v in noise_cfg.items() if not k.startswith("_") and k not in ("salt_vs_pepper", "freq_min", "freq_max"))
-    m = json.loads((job / "metrics.json").read_text())
-    name = f"{cfg.noise}_{level.split('=')[-1]}_{m['epochs']}ep" if level else f"{cfg.noise}_{m['epochs']}ep"
-    acc = {k: v["accuracy"] for k, v in json.loads((job / "classifier_report.json").read_text()).items()}
-    probe = json.loads((job / "probe" / "report.json").read_text())
-    cells = [
-        f"`{cfg.noise}` ({level or '-'})", str(m["epochs"]), f"{m['test/noisy_psnr']:.2f}", f"{m['test/psnr']:.2f}", f"{m['test/ssim']:.4f}",
-        f"{acc['clean']:.4f}", f"{acc['noisy']:.4f}", f"{acc['denoised']:.4f}", f"{acc['reconstructed']:.4f}",
-        f"{probe['accuracy']:.4f}", f"{probe['control_accuracy']:.4f}",
-    ]
-    for src, dst in ((job / "reconstructions.png", f"{name}_reconstructions.png"), (job / "probe" / "latent_2d.png", f"{name}_latent_2d.png")):
-        shutil.copyfile(src, HERE / dst)
-    return name, "| " + " | ".join(cells) + " |"
+def cell(value, digits: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if digits is not None else str(value)
 
 
-def main(jobs: list[str]) -> None:
-    header = (
-        "| noise (level) | epochs | noisy PSNR | test PSNR | test SSIM | M clean | M noisy | M denoised | M reconstructed | SVM probe | control |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
-    )
-    rows = [row(Path(j)) for j in jobs]
-    (HERE / "results.md").write_text(header + "\n".join(r for _, r in rows) + "\n")
-    print(header + "\n".join(r for _, r in rows))
+def collect(folder: Path) -> dict:
+    """The job's row of dae.report, with its noise (``noise``) and level (``level``: ``sigma=0.5``)."""
+    row = job_row(folder)
+    if row["status"] != "ok":
+        raise SystemExit(f"{folder}: the job did not finish ({row['error']})")
+    noise = instantiate(load_job(folder).cfg.noise)
+    level = f"{noise.level_name}={getattr(noise, noise.level_name)}" if noise.level_name else ""
+    return {**row, "noise": noise.name, "level": level, "folder": str(folder)}
+
+
+def markdown_row(row: dict) -> str:
+    cells = [f"`{row['noise']}` ({row['level'] or '-'})"] + [cell(row[key], digits) for key, digits in ROW_CELLS]
+    return "| " + " | ".join(cells) + " |"
+
+
+def copy_figures(folder: Path, row: dict) -> None:
+    level = row["level"].split("=")[-1]
+    name = f"{row['noise']}_{level}_{row['epochs']}ep" if level else f"{row['noise']}_{row['epochs']}ep"
+    for source, suffix in ((folder / "reconstructions.png", "reconstructions"), (folder / "probe" / "latent_2d.png", "latent_2d")):
+        if source.is_file():
+            shutil.copyfile(source, HERE / f"{name}_{suffix}.png")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("jobs", nargs="+", type=Path, help="finished job folders, in the order of the table's rows")
+    args = parser.parse_args(argv)
+    rows = [collect(folder) for folder in args.jobs]
+    for folder, row in zip(args.jobs, rows):
+        copy_figures(folder, row)
+    table = HEADER + "\n" + "\n".join(markdown_row(r) for r in rows) + "\n"
+    write_text(HERE / "results.md", table)
+    write_csv(HERE / "results.csv", rows, ("noise", "level", *COLUMNS, "folder"))
+    print(table, end="")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -17,6 +17,8 @@ for ``l2`` and ``whiten``).
 Kernels: ``rbf`` (the probe's), ``poly2`` and ``poly3`` (polynomial of degree 2 or 3, coef0 = 1).
 """
 
+from __future__ import annotations
+
 import argparse
 import time
 
@@ -29,7 +31,11 @@ from dae.jobs import build_datamodule, load_job, load_model
 from dae.probe import ProbeSettings, encode, probe_inputs
 
 SCALINGS = ("standard", "l2", "raw", "raw_l2", "whiten")  # and pca<k>
-KERNELS = {"rbf": {"kernel": "rbf"}, "poly2": {"kernel": "poly", "degree": 2, "coef0": 1.0}, "poly3": {"kernel": "poly", "degree": 3, "coef0": 1.0}}
+KERNELS = {
+    "rbf": {"kernel": "rbf"},
+    "poly2": {"kernel": "poly", "degree": 2, "coef0": 1.0},
+    "poly3": {"kernel": "poly", "degree": 3, "coef0": 1.0},
+}
 
 
 def scaled(z_train: np.ndarray, z_test: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +58,7 @@ def scaled(z_train: np.ndarray, z_test: np.ndarray, scaling: str) -> tuple[np.nd
     return z_train / spread, z_test / spread
 
 
-def main(folder: str, n_train: int, cs: str, gs: str, scalings: str, kernels: str) -> None:
+def run(folder: str, n_train: int, cs: str, gs: str, scalings: str, kernels: str) -> None:
     for scaling in scalings.split(","):
         if scaling not in SCALINGS and not (scaling.startswith("pca") and scaling[3:].isdigit() and int(scaling[3:]) >= 1):
             raise SystemExit(f"--scaling {scaling}: expected one or more of {', '.join(SCALINGS)} or pca<k> (pca64), separated by commas.")
@@ -62,7 +68,7 @@ def main(folder: str, n_train: int, cs: str, gs: str, scalings: str, kernels: st
     job = load_job(folder)
     module, dm = load_model(job), build_datamodule(job)
     train_x, train_y, test_x, test_y = probe_inputs(dm, ProbeSettings())
-    z_train_all, z_test_all = encode(module, train_x, 1000), encode(module, test_x, 1000)
+    z_train_all, z_test_all = encode(module, train_x, None), encode(module, test_x, None)
     for scaling in scalings.split(","):
         z_train, z_test = scaled(z_train_all, z_test_all, scaling)  # on all 60,000, as the probe does; the SVM sees the first n_train
         z_train = z_train[:n_train]
@@ -72,16 +78,28 @@ def main(folder: str, n_train: int, cs: str, gs: str, scalings: str, kernels: st
                     start = time.perf_counter()
                     svm = SVC(C=c, gamma=g / z_train.shape[1], cache_size=1000, **KERNELS[kernel])
                     accuracy = svm.fit(z_train, train_y[:n_train]).score(z_test, test_y)
-                    print(f"{scaling} {kernel} C={c:g} gamma={g:g}/{z_train.shape[1]}: accuracy {accuracy:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
+                    print(
+                        f"{scaling} {kernel} C={c:g} gamma={g:g}/{z_train.shape[1]}: accuracy {accuracy:.4f} ({time.perf_counter() - start:.0f} s)",
+                        flush=True,
+                    )
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", help="a job folder")
     parser.add_argument("n_train", nargs="?", type=int, default=20000, help="training vectors the SVM sees (default 20000)")
     parser.add_argument("cs", nargs="?", default="1,10,100", help="values of C, separated by commas")
-    parser.add_argument("gs", nargs="?", default="0.5,1,2", help="gamma as multiples of 1 / number of features (the latent size; k for pca<k>), separated by commas")
+    parser.add_argument(
+        "gs",
+        nargs="?",
+        default="0.5,1,2",
+        help="gamma as multiples of 1 / number of features (the latent size; k for pca<k>), separated by commas",
+    )
     parser.add_argument("--scaling", default="standard", help=f"one or more of {', '.join(SCALINGS)} or pca<k>")
     parser.add_argument("--kernel", default="rbf", help=f"one or more of {', '.join(KERNELS)}")
-    args = parser.parse_args()
-    main(args.folder, args.n_train, args.cs, args.gs, args.scaling, args.kernel)
+    args = parser.parse_args(argv)
+    run(args.folder, args.n_train, args.cs, args.gs, args.scaling, args.kernel)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,8 @@ Jobs are grouped by the noise they were trained on; each is labelled by what it 
 ``robustness.md`` and ``robustness.csv`` into --out.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 from pathlib import Path
@@ -19,7 +21,7 @@ from dae import figures
 from dae.files import write_csv, write_text
 from dae.jobs import load_job
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 COLUMNS = ["noise", "trained", "level", "psnr", "ssim", "acc_denoised", "noisy_psnr", "acc_noisy", "job"]
 
 
@@ -48,7 +50,10 @@ def figure(noise: str, models: list[tuple[str, dict, Path]], path: Path) -> Path
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     level_name = models[0][1]["level_name"]
-    for ax, key, noisy_key, ylabel in ((left, "psnr", "noisy_psnr", "test PSNR (dB)"), (right, "acc_denoised", "acc_noisy", "classifier M accuracy")):
+    for ax, key, noisy_key, ylabel in (
+        (left, "psnr", "noisy_psnr", "test PSNR (dB)"),
+        (right, "acc_denoised", "acc_noisy", "classifier M accuracy"),
+    ):
         for label, levels, _ in models:
             ax.plot([r["level"] for r in levels["levels"]], [r[key] for r in levels["levels"]], marker="o", markersize=3, label=label)
         rows = models[0][1]["levels"]
@@ -62,23 +67,29 @@ def figure(noise: str, models: list[tuple[str, dict, Path]], path: Path) -> Path
     return figures.save(fig, path)
 
 
+def table(noise: str, models: list[tuple[str, dict, Path]]) -> list[str]:
+    """The markdown section of one noise: its figure, then PSNR and M's accuracy per level and model."""
+    level_name = models[0][1]["level_name"]
+    psnr = " | ".join(f"PSNR, {label}" for label, _, _ in models)
+    accuracy = " | ".join(f"M, {label}" for label, _, _ in models)
+    lines = [f"## {noise}", "", f"![{noise}]({noise}.png)", "", f"| {level_name} | noisy PSNR | {psnr} | noisy M | {accuracy} |"]
+    lines.append("| --- |" + " --- |" * (2 + 2 * len(models)))
+    for i, first in enumerate(models[0][1]["levels"]):
+        cells = [f"{first['level']:g}", f"{first['noisy_psnr']:.2f}"] + [f"{m['levels'][i]['psnr']:.2f}" for _, m, _ in models]
+        cells += [f"{first['acc_noisy']:.4f}"] + [f"{m['levels'][i]['acc_denoised']:.4f}" for _, m, _ in models]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("jobs", nargs="+", type=Path, help="job folders with levels.json")
-    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "robustness")
+    parser.add_argument("--out", type=Path, default=HERE, help="the folder for the results (default: this script's)")
     args = parser.parse_args()
-    groups = collect(args.jobs)
     rows, lines = [], []
-    for noise, models in groups.items():
+    for noise, models in collect(args.jobs).items():
         figure(noise, models, args.out / f"{noise}.png")
-        level_name = models[0][1]["level_name"]
-        lines += [f"## {noise}", "", f"![{noise}]({noise}.png)", "", f"| {level_name} | noisy PSNR | " + " | ".join(f"PSNR, {label}" for label, _, _ in models) + " | noisy M | " + " | ".join(f"M, {label}" for label, _, _ in models) + " |"]
-        lines.append("| --- |" + " --- |" * (2 + 2 * len(models)))
-        for i, first in enumerate(models[0][1]["levels"]):
-            cells = [f"{first['level']:g}", f"{first['noisy_psnr']:.2f}"] + [f"{m['levels'][i]['psnr']:.2f}" for _, m, _ in models]
-            cells += [f"{first['acc_noisy']:.4f}"] + [f"{m['levels'][i]['acc_denoised']:.4f}" for _, m, _ in models]
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += table(noise, models)
         for label, levels, folder in models:
             rows += [{"noise": noise, "trained": label, **r, "job": str(folder)} for r in levels["levels"]]
     write_csv(args.out / "robustness.csv", rows, COLUMNS)

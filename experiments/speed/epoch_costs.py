@@ -1,7 +1,7 @@
 """What the project path pays once per epoch, apart from its steps: a checkpoint write, the
 reconstruction grid, and a validation pass at two batch sizes. From the repository root:
 
-    python experiments/gpu/epoch_costs.py trainer.accelerator=cpu   # or gpu; more overrides as for dae.train
+    python experiments/speed/epoch_costs.py trainer.accelerator=cpu   # or trainer=gpu; more overrides as for dae.train
 
 Trains a few steps first (so the optimizer has its state and a checkpoint its full size), then times
 each piece ``REPEATS`` times and prints the median in milliseconds. About a minute on a 2-core CPU.
@@ -36,8 +36,11 @@ def median_ms(work, device: torch.device) -> float:
     return statistics.median(times)
 
 
-def main(overrides: list[str]) -> None:
-    cfg = train_config(["trainer.max_epochs=1", "trainer.limit_train_batches=5", "trainer.limit_val_batches=1", *overrides], prefix="epoch_costs_")
+def main(overrides: list[str] | None = None) -> None:
+    overrides = sys.argv[1:] if overrides is None else overrides
+    cfg = train_config(
+        ["trainer.max_epochs=1", "trainer.limit_train_batches=5", "trainer.limit_val_batches=1", *overrides], prefix="epoch_costs_"
+    )
     out = Path(cfg.paths.output_dir)
     datamodule, model, trainer = build(cfg)
     trainer.fit(model, datamodule=datamodule)
@@ -53,11 +56,13 @@ def main(overrides: list[str]) -> None:
     trainer.limit_val_batches = 1.0  # the whole validation split from here on
     for size in (256, 1000):
         datamodule.eval_batch_size = size
-        rows[f"validation pass, batches of {size}"] = median_ms(lambda: trainer.validate(model, datamodule=datamodule, verbose=False), device)
+        rows[f"validation pass, batches of {size}"] = median_ms(
+            lambda: trainer.validate(model, datamodule=datamodule, verbose=False), device
+        )
     print(f"\nper-epoch costs on {device} (median of {REPEATS}, ms):")
     for name, value in rows.items():
         print(f"  {name:<45} {value:8.1f}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

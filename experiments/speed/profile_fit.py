@@ -1,7 +1,8 @@
 """Where the host's time goes in the project's training path: ``Trainer.fit`` as ``dae.train`` builds it,
 for two epochs, under cProfile, after one untimed epoch (warm-up, graph capture).
 
-    python experiments/gpu/profile_fit.py trainer.accelerator=gpu [overrides]
+    python experiments/speed/profile_fit.py trainer=gpu [overrides]     # the GPU path: graphed steps
+    python experiments/speed/profile_fit.py trainer.accelerator=cpu [overrides]
 
 Prints the seconds per step of the profiled epochs and the functions with the most time of their own
 (``tottime``) and in total (``cumtime``), Python and C calls alike. On a GPU, time inside a CUDA call is
@@ -20,7 +21,8 @@ from pathlib import Path
 from train_config import warmed_up
 
 
-def main(overrides: list[str]) -> None:
+def main(overrides: list[str] | None = None) -> None:
+    overrides = sys.argv[1:] if overrides is None else overrides
     datamodule, model, trainer = warmed_up(overrides, prefix="profile_fit_")
     steps = trainer.num_training_batches * 2
     profiler = cProfile.Profile()
@@ -38,4 +40,4 @@ def main(overrides: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

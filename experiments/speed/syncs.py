@@ -1,6 +1,8 @@
 """Where the project's training path makes the host wait for the GPU, and what the host does per step.
 
-    python experiments/gpu/syncs.py trainer.accelerator=gpu [overrides]
+    python experiments/speed/syncs.py trainer=gpu [overrides]            # graphed steps (GraphedDenoiser)
+    python experiments/speed/syncs.py trainer=gpu +model.cuda_graph=false  # the same module, eager steps
+    python experiments/speed/syncs.py trainer.accelerator=gpu              # the plain Denoiser
 
 After one untimed epoch (warm-up, graph capture), one epoch of ``Trainer.fit`` runs with torch's sync
 debug mode on (it warns at each operation that waits for the device) and with ``Tensor.item`` traced.
@@ -42,7 +44,8 @@ class StepClock(L.Callback):
         self.dry += torch.cuda.current_stream().query() if torch.cuda.is_available() else 0
 
 
-def main(overrides: list[str]) -> None:
+def main(overrides: list[str] | None = None) -> None:
+    overrides = sys.argv[1:] if overrides is None else overrides
     datamodule, model, trainer = warmed_up(overrides, prefix="syncs_")
     clock = StepClock()
     trainer.callbacks.append(clock)
@@ -76,8 +79,10 @@ def main(overrides: list[str]) -> None:
                 torch.cuda.set_sync_debug_mode("default")
             torch.Tensor.item = item
     steps = [b - a for a, b in zip(clock.starts, clock.starts[1:])]
-    print(f"{len(clock.starts)} steps: host time per step median {statistics.median(steps) * 1e3:.3f} ms "
-          f"(validation and epoch end excluded: median of step-to-step intervals); GPU already idle at the start of {clock.dry} steps")
+    print(
+        f"{len(clock.starts)} steps: host time per step median {statistics.median(steps) * 1e3:.3f} ms "
+        f"(validation and epoch end excluded: median of step-to-step intervals); GPU already idle at the start of {clock.dry} steps"
+    )
     for key, count in waits.most_common(25):
         print(f"{count:6d}  {seconds[key] * 1e3:8.1f} ms  {key}")
     if torch.cuda.is_available():
@@ -90,8 +95,10 @@ def main(overrides: list[str]) -> None:
             x.to("cuda", non_blocking=True)
             copy = time.perf_counter() - start
             torch.cuda.synchronize()
-            print(f"non-blocking copy of 128 int64 from {'pinned' if pinned else 'pageable'} memory behind 0.1 s of queued work: host waited {copy * 1e3:.2f} ms")
+            print(
+                f"non-blocking copy of 128 int64 from {'pinned' if pinned else 'pageable'} memory behind 0.1 s of queued work: host waited {copy * 1e3:.2f} ms"
+            )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -1,5 +1,6 @@
 """The bench.json files under a folder as one table, with each bench's overrides and what an epoch
-of MNIST's 55,000 training images takes: ``python experiments/gpu/summary.py outputs``.
+of MNIST's 55,000 training images takes: ``python experiments/speed/summary.py [folder]``
+(default ``outputs``, where ``python -m dae.bench`` writes under the working directory).
 
 ``epoch s`` is 55,000 images at the project rate; ``over bare s`` is that less the same images at
 the bare rate: what Lightning and the project's data, metrics, logging and callbacks cost per epoch.
@@ -20,7 +21,7 @@ def overrides(bench_json: Path) -> str:
     saved = bench_json.parent / ".hydra" / "overrides.yaml"
     if not saved.is_file():
         return "?"
-    kept = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(("trainer.accelerator=", "bench.steps="))]
+    kept = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(("paths.", "bench.steps="))]  # where it ran, not what
     return " ".join(kept) or "(defaults)"
 
 
@@ -38,7 +39,12 @@ def row(path: Path) -> str:
     return "| " + " | ".join([overrides(path), setup, *cells, *ratios, epoch, over]) + " |"
 
 
-def main(root: str) -> None:
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return
+    root = argv[0] if argv else "outputs"
     files = sorted(Path(root).rglob("bench.json"), key=lambda p: p.stat().st_mtime)
     if not files:
         print(f"no bench.json under {root}")
@@ -51,4 +57,4 @@ def main(root: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "outputs")
+    main()
