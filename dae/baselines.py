@@ -77,8 +77,8 @@ def wavelet(x: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def bm3d(x: np.ndarray, sigma_psd: float, columns: int = 10) -> np.ndarray:
-    """BM3D on mosaics of ``columns`` x ``columns`` images: one call per image costs about 0.6 s
-    of set-up, one call per mosaic about 0.05 s per image. Its block matching then also searches
+    """BM3D on mosaics of ``columns`` x ``columns`` images: a call spends most of its time setting up,
+    so one call per mosaic is many times faster than one per image. Its block matching then also searches
     the neighbouring digits of the mosaic."""
     import bm3d as bm3d_package
 

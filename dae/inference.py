@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 # Batch sizes for running a network over many images (validation and test, classifier M's report, the
 # probe's encoding) where none is configured (data.eval_batch_size: null): on a CPU a batch of 1,000 runs
-# 25 to 40% slower per image than one of 256 (README: speed); on a GPU each batch costs the host a few
+# slower per image than one of 256 (experiments/speed); on a GPU each batch costs the host a few
 # milliseconds of kernel launches whatever its size, so fewer, larger batches are faster.
 EVAL_BATCH_SIZE = {"cpu": 256, "cuda": 1000}
 

@@ -3,7 +3,7 @@
 A training step on the CPU allocates and frees the same large activation buffers (megabytes
 each) every step. glibc's ``malloc`` serves such sizes with fresh ``mmap`` calls, or hands freed
 memory back to the system, so each step pays page faults for memory it had a moment ago;
-measured with ``python -m dae.bench``, that costs a CPU train step about 12% (experiments/speed).
+that slows a CPU train step, as ``python -m dae.bench`` shows (experiments/speed).
 Raising the thresholds keeps freed buffers in the process for reuse, as jemalloc or tcmalloc
 (PyTorch's CPU tuning advice) would. Linux with glibc only; elsewhere this does nothing.
 """
