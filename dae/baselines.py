@@ -223,10 +223,27 @@ def baselines(cfg: DictConfig, out_dir: Path) -> list[dict]:
                     outputs[key] = run_method(method, p, tn, cfg.workers)
                 out, seconds = outputs[key]
                 denoised = torch.from_numpy(zero_threshold(out, threshold)).unsqueeze(1)
-                row = {"noise": noise_name, "method": label, "params": json.dumps(p), "threshold": threshold, "ms_per_image": 1000 * seconds, "val_psnr": val}
+                row = {
+                    "noise": noise_name,
+                    "method": label,
+                    "params": json.dumps(p),
+                    "threshold": threshold,
+                    "ms_per_image": 1000 * seconds,
+                    "val_psnr": val,
+                }
                 row.update(judge(denoised, test_noisy, test_clean, labels, classifier, crop))
                 rows.append(row)
-                log.info("%s / %s %s t=%g: PSNR %.2f dB, SSIM %.4f, M %.4f, %.2f ms/image", noise_name, label, p, threshold, row["psnr"], row["ssim"], row["acc_denoised"], row["ms_per_image"])
+                log.info(
+                    "%s / %s %s t=%g: PSNR %.2f dB, SSIM %.4f, M %.4f, %.2f ms/image",
+                    noise_name,
+                    label,
+                    p,
+                    threshold,
+                    row["psnr"],
+                    row["ssim"],
+                    row["acc_denoised"],
+                    row["ms_per_image"],
+                )
         for job, model in jobs:
             if not same_noise(instantiate(job.cfg.noise), noise):
                 continue
@@ -234,12 +251,28 @@ def baselines(cfg: DictConfig, out_dir: Path) -> list[dict]:
             start = time.process_time()
             denoised = denoise(model, test_noisy, precision=job.precision)
             seconds = (time.process_time() - start) / len(test_noisy)
-            row = {"noise": noise_name, "method": f"autoencoder {job.folder.name}", "params": "", "threshold": 0.0, "ms_per_image": 1000 * seconds}
+            row = {
+                "noise": noise_name,
+                "method": f"autoencoder {job.folder.name}",
+                "params": "",
+                "threshold": 0.0,
+                "ms_per_image": 1000 * seconds,
+            }
             row.update(judge(denoised, test_noisy, test_clean, labels, classifier, crop))
             rows.append(row)
-            log.info("%s / autoencoder %s: PSNR %.2f dB, SSIM %.4f, M %.4f", noise_name, job.folder.name, row["psnr"], row["ssim"], row["acc_denoised"])
+            log.info(
+                "%s / autoencoder %s: PSNR %.2f dB, SSIM %.4f, M %.4f",
+                noise_name,
+                job.folder.name,
+                row["psnr"],
+                row["ssim"],
+                row["acc_denoised"],
+            )
     write_csv(out_dir / "baselines.csv", rows, COLUMNS)
-    write_json(out_dir / "baselines.json", {"n_val": cfg.n_val, "n_test": len(test_clean), "noises": {k: v.params() for k, v in noises.items()}, "rows": rows})
+    write_json(
+        out_dir / "baselines.json",
+        {"n_val": cfg.n_val, "n_test": len(test_clean), "noises": {k: v.params() for k, v in noises.items()}, "rows": rows},
+    )
     write_text(out_dir / "baselines.md", to_markdown(rows, noises, cfg, len(test_clean)))
     return rows
 
@@ -256,9 +289,17 @@ def to_markdown(rows: list[dict], noises: dict, cfg: DictConfig, n_test: int) ->
         part = [r for r in rows if r["noise"] == name]
         classical = [r for r in part if not r["method"].startswith("autoencoder")]
         auto = [r for r in part if r["method"].startswith("autoencoder")]
-        lines += ["", f"## {name}: {noise!r}", "", "| method | parameters | threshold | PSNR (dB) | SSIM | M | ms / image |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            f"## {name}: {noise!r}",
+            "",
+            "| method | parameters | threshold | PSNR (dB) | SSIM | M | ms / image |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for r in part:
-            lines.append(f"| {r['method']} | `{r['params']}` | {r['threshold']:g} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['acc_denoised']:.4f} | {r['ms_per_image']:.2f} |")
+            lines.append(
+                f"| {r['method']} | `{r['params']}` | {r['threshold']:g} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['acc_denoised']:.4f} | {r['ms_per_image']:.2f} |"
+            )
         if classical and auto:
             best_c = max(classical, key=lambda r: r["psnr"])
             best_a = max(auto, key=lambda r: r["psnr"])

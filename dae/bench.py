@@ -172,7 +172,9 @@ class NoisyMNIST(Dataset):
     def __init__(self, root: Path, noise, pad: int) -> None:
         from torchvision import datasets, transforms
 
-        self.mnist = datasets.MNIST(str(root), train=True, download=False, transform=transforms.Compose([transforms.Pad(pad), transforms.ToTensor()]))
+        self.mnist = datasets.MNIST(
+            str(root), train=True, download=False, transform=transforms.Compose([transforms.Pad(pad), transforms.ToTensor()])
+        )
         self.noise, self.normalize = noise, transforms.Normalize((0.5,), (0.5,))
 
     def __len__(self) -> int:
@@ -237,7 +239,9 @@ def bench(cfg: DictConfig, out_dir: Path) -> dict:
     if unknown or not modes:
         raise ValueError(f"bench.modes={modes}: each must be one of {', '.join(MODES)}; e.g. bench.modes=[bare,project].")
     if cfg.bench.steps < 1 or cfg.bench.repeats < 1 or (cfg.bench.project_steps is not None and cfg.bench.project_steps < 1):
-        raise ValueError(f"bench.steps={cfg.bench.steps}, bench.project_steps={cfg.bench.project_steps} and bench.repeats={cfg.bench.repeats} must be at least 1 (project_steps: or null).")
+        raise ValueError(
+            f"bench.steps={cfg.bench.steps}, bench.project_steps={cfg.bench.project_steps} and bench.repeats={cfg.bench.repeats} must be at least 1 (project_steps: or null)."
+        )
     device, _ = device_of(cfg), autocast_dtype(cfg)  # bad values fail here, before any work
     # The Trainer sets cuDNN's algorithm search from trainer.benchmark; the plain loops follow it too.
     torch.backends.cudnn.benchmark = bool(OmegaConf.select(cfg, "trainer.benchmark", default=None))

@@ -46,7 +46,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             kept = f"the previous {path.name} is kept as it was" if path.exists() else f"no {path.name} was written before"
             fix = FIXES[e.errno].format(folder=path.parent)
             last = path.parent / "last.ckpt"
-            resume = f", then continue with resume={path.parent.parent}" if last.is_file() else ", then start the run again (no epoch had ended)"
+            resume = (
+                f", then continue with resume={path.parent.parent}" if last.is_file() else ", then start the run again (no epoch had ended)"
+            )
             raise CheckpointWriteError(
                 e.errno,
                 f"could not write checkpoint {path} ({buffer.getbuffer().nbytes / 1e6:.1f} MB): {os.strerror(e.errno)}; {kept}, "

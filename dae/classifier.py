@@ -104,7 +104,15 @@ def report(labels: np.ndarray, predicted: np.ndarray) -> tuple[dict, str]:
 
 def clean_data(cfg: DictConfig, datamodule: DenoisingDataModule) -> DenoisingDataModule:
     """The dataset of ``datamodule`` (source, split, image size), without noise, in M's batches."""
-    data = DenoisingDataModule(datamodule.source, Identity(), batch_size=cfg.batch_size, val_size=datamodule.val_size, split_seed=datamodule.split_seed, seed=cfg.seed, image_size=datamodule.image_size)
+    data = DenoisingDataModule(
+        datamodule.source,
+        Identity(),
+        batch_size=cfg.batch_size,
+        val_size=datamodule.val_size,
+        split_seed=datamodule.split_seed,
+        seed=cfg.seed,
+        image_size=datamodule.image_size,
+    )
     data.prepare_data()  # M may be trained before the run's own data module has fetched the files
     data.setup()
     return data
@@ -119,14 +127,21 @@ def fit(cfg: DictConfig, data: DenoisingDataModule, accelerator: str = "auto") -
         torch.manual_seed(cfg.seed)
         module = ClassifierModule(instantiate(cfg.net), instantiate(cfg.optimizer), cfg.lr)
         trainer = L.Trainer(
-            max_epochs=cfg.max_epochs, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
-            enable_model_summary=False, num_sanity_val_steps=0,
+            max_epochs=cfg.max_epochs,
+            accelerator=accelerator,
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
         )
         trainer.fit(module, datamodule=data)
     return module.net.cpu().eval()
 
 
-def load_or_train(cfg: DictConfig, datamodule: DenoisingDataModule, cache_dir: str | Path, refresh: bool = False, accelerator: str = "auto") -> nn.Module:
+def load_or_train(
+    cfg: DictConfig, datamodule: DenoisingDataModule, cache_dir: str | Path, refresh: bool = False, accelerator: str = "auto"
+) -> nn.Module:
     """Classifier M for this config and dataset: from the cache, or trained now and cached.
 
     ``datamodule`` supplies the dataset (its source, split and image size); M trains on the

@@ -48,7 +48,11 @@ def inputs(path: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
         return [path], []
     if path.is_dir():
         named = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
-        skipped = [(p, "a folder, not an image" if p.is_dir() else "a broken link" if p.is_symlink() and not p.exists() else "not a regular file") for p in named if not p.is_file()]
+        skipped = [
+            (p, "a folder, not an image" if p.is_dir() else "a broken link" if p.is_symlink() and not p.exists() else "not a regular file")
+            for p in named
+            if not p.is_file()
+        ]
         return [p for p in named if p.is_file()], skipped
     what = "is a broken link" if path.is_symlink() else "does not exist"
     raise JobError(f"input={path} {what}; expected an image file or a folder of images ({', '.join(sorted(SUFFIXES))}).")
@@ -68,9 +72,13 @@ def destinations(files: list[Path], output: Path, overwrite: bool) -> list[Path]
             st = target.stat()
             same = identities.get((st.st_dev, st.st_ino))
         if same is not None:
-            raise JobError(f"output={output}: {target} is the input {same} (the same file): its result would replace it; choose another output folder.")
+            raise JobError(
+                f"output={output}: {target} is the input {same} (the same file): its result would replace it; choose another output folder."
+            )
         if (target.exists() or target.is_symlink()) and not overwrite:
-            raise JobError(f"output={output} already holds {target.name}; pass overwrite=true to replace it, or choose an empty output folder.")
+            raise JobError(
+                f"output={output} already holds {target.name}; pass overwrite=true to replace it, or choose an empty output folder."
+            )
         targets.append(target)
     return targets
 
@@ -91,7 +99,9 @@ def read_image(path: Path) -> tuple[np.ndarray, str, float, float]:
     low, high = 0.0, DEEP_MODES[mode]
     if values.size and (values.min() < low or values.max() > high):
         low, high = float(values.min()), float(values.max())
-        log.info("%s: %s values from %g to %g, outside %g-%g: scaled by their own range", path, image.mode, low, high, 0.0, DEEP_MODES[mode])
+        log.info(
+            "%s: %s values from %g to %g, outside %g-%g: scaled by their own range", path, image.mode, low, high, 0.0, DEEP_MODES[mode]
+        )
     return ((values - low) / max(high - low, 1e-12)).astype(np.float32), mode, low, high
 
 
@@ -118,7 +128,9 @@ def resized(pixels: np.ndarray, size: tuple[int, int], resample: int) -> np.ndar
     return np.asarray(Image.fromarray(pixels.astype(np.float32)).resize(size, resample), dtype=np.float32)
 
 
-def denoise_files(model, files: list[Path], targets: list[Path], image_size: int, crop: int, invert: bool, precision: str | None) -> tuple[list[Path], list[tuple[Path, str]]]:
+def denoise_files(
+    model, files: list[Path], targets: list[Path], image_size: int, crop: int, invert: bool, precision: str | None
+) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Denoise each file into its target; return the written files and the skipped ones with why."""
     inner = image_size - 2 * crop
     written, skipped = [], []

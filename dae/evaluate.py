@@ -41,7 +41,9 @@ def evaluate(cfg: DictConfig) -> dict:
         return at_levels(job, model, datamodule, list(cfg.levels), cfg.paths.cache_dir)
     report = ClassifierReport(job.cfg.classifier, cfg.paths.cache_dir, str(job.folder))
     logger = TensorBoardLogger(save_dir=str(job.folder), name="", version="", default_hp_metric=False)
-    trainer = L.Trainer(accelerator=cfg.accelerator, devices=1, precision=job.precision, logger=logger, callbacks=[report], enable_model_summary=False)
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator, devices=1, precision=job.precision, logger=logger, callbacks=[report], enable_model_summary=False
+    )
     test = trainer.test(model, datamodule=datamodule, verbose=False)[0]
     accuracies = {f"acc_{name}": r["accuracy"] for name, r in report.results.items()}
     result = {**{k: float(v) for k, v in test.items() if k.startswith("test/")}, **accuracies}

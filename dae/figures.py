@@ -23,7 +23,9 @@ def save(fig, path: str | Path, dpi: int = 100) -> Path:
     return path
 
 
-def digit_grid(rows: Sequence[tuple[str, torch.Tensor]], path: str | Path, title: str | None = None, dpi: int = 100, digit_columns: bool = True) -> Path:
+def digit_grid(
+    rows: Sequence[tuple[str, torch.Tensor]], path: str | Path, title: str | None = None, dpi: int = 100, digit_columns: bool = True
+) -> Path:
     """One column per digit 0-9 (headed by the digit unless ``digit_columns`` is false), one labelled
     row per ``(label, images)``; images ``(10, 1, H, W)`` in [0, 1]."""
     fig, axes = plt.subplots(len(rows), 10, figsize=(10 * 0.9, len(rows) * 0.95 + (0.4 if title else 0)), squeeze=False)
@@ -43,7 +45,9 @@ def digit_grid(rows: Sequence[tuple[str, torch.Tensor]], path: str | Path, title
     return save(fig, path, dpi)
 
 
-def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: str | Path, xlabel: str, ylabel: str, title: str | None = None) -> Path:
+def curves(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]], path: str | Path, xlabel: str, ylabel: str, title: str | None = None
+) -> Path:
     """Line plot, one labelled line per ``name: (x, y)``."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, (x, y) in series.items():

@@ -32,12 +32,19 @@ def evaluating(module: torch.nn.Module):
         module.train(was_training)
 
 
-def in_batches(fn, images: torch.Tensor, device: torch.device | str, batch_size: int | None = None, desc: str | None = None) -> torch.Tensor:
+def in_batches(
+    fn, images: torch.Tensor, device: torch.device | str, batch_size: int | None = None, desc: str | None = None
+) -> torch.Tensor:
     """``fn`` applied to ``images`` in batches on ``device`` (``batch_size`` None: by device, see
     :func:`eval_batch_size`); the results concatenated on the CPU. Call it inside :func:`evaluating`."""
     size = eval_batch_size(batch_size, torch.device(device))
     starts = range(0, len(images), size)
-    return torch.cat([fn(images[i : i + size].to(device, non_blocking=True)).float().cpu() for i in tqdm(starts, desc=desc, leave=False, disable=desc is None)])
+    return torch.cat(
+        [
+            fn(images[i : i + size].to(device, non_blocking=True)).float().cpu()
+            for i in tqdm(starts, desc=desc, leave=False, disable=desc is None)
+        ]
+    )
 
 
 def autocast(precision: str | None, device: torch.device | str):

@@ -115,7 +115,9 @@ class Job:
         for path in candidates:
             if path.is_file():
                 return path
-        raise JobError(f"{self.folder} has no checkpoint (looked for {folder}/best-*.ckpt and last.ckpt): the run saved none (fast_dev_run?) or was stopped before its first epoch ended; train it again or pass ckpt=<a checkpoint>.")
+        raise JobError(
+            f"{self.folder} has no checkpoint (looked for {folder}/best-*.ckpt and last.ckpt): the run saved none (fast_dev_run?) or was stopped before its first epoch ended; train it again or pass ckpt=<a checkpoint>."
+        )
 
 
 def is_job(folder: Path) -> bool:
@@ -142,10 +144,14 @@ def load_job(folder: str | Path, key: str = "run") -> Job:
     """Read a job folder's saved config; raise :class:`JobError` if it is not a training job folder."""
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
-        raise JobError(f"{key}={folder} does not exist; expected a job folder such as outputs/runs/<time> or outputs/multirun/<time>/<overrides>.")
+        raise JobError(
+            f"{key}={folder} does not exist; expected a job folder such as outputs/runs/<time> or outputs/multirun/<time>/<overrides>."
+        )
     if not is_job(folder):
         hint = " It is a sweep folder: this command wants one of its jobs." if is_sweep(folder) else ""
-        raise JobError(f"{key}={folder} is not a job folder: it has no .hydra/config.yaml.{hint} Pass a folder written by `python -m dae.train`.")
+        raise JobError(
+            f"{key}={folder} is not a job folder: it has no .hydra/config.yaml.{hint} Pass a folder written by `python -m dae.train`."
+        )
     try:
         cfg = OmegaConf.load(folder / ".hydra" / "config.yaml")
     except (OSError, yaml.YAMLError, OmegaConfBaseException) as e:
@@ -165,7 +171,10 @@ def upgrade(cfg: DictConfig) -> None:
     from ``model.net`` to ``model``."""
     model = cfg.model
     model.pop("cuda_graph", None)
-    if model.get("_target_") == "dae.denoiser.Denoiser" and OmegaConf.select(cfg, "model.net._target_") == "dae.models.VariationalAutoencoder":
+    if (
+        model.get("_target_") == "dae.denoiser.Denoiser"
+        and OmegaConf.select(cfg, "model.net._target_") == "dae.models.VariationalAutoencoder"
+    ):
         model._target_ = "dae.variational.VariationalDenoiser"
         for name in ("beta", "warmup_steps"):
             if name in model.net:
@@ -198,7 +207,9 @@ def load_model(job: Job, ckpt: str | Path | None = None) -> torch.nn.Module:
         state = torch.load(path, map_location="cpu", weights_only=True)
         weights = state["state_dict"]
     except Exception as e:
-        raise JobError(f"ckpt={path} could not be read as a Lightning checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}); expected a .ckpt written by `python -m dae.train`.") from None
+        raise JobError(
+            f"ckpt={path} could not be read as a Lightning checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}); expected a .ckpt written by `python -m dae.train`."
+        ) from None
     expected, got = set(model.state_dict()), set(weights)
     if expected != got:
         missing, extra = sorted(expected - got)[:3], sorted(got - expected)[:3]
@@ -209,7 +220,9 @@ def load_model(job: Job, ckpt: str | Path | None = None) -> torch.nn.Module:
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:  # same layer names, other shapes (e.g. another latent size)
-        raise JobError(f"ckpt={path} does not fit this job's model ({cfg.model.net._target_}): {str(e).splitlines()[1].strip()[:200]} It is a checkpoint of another model; pass the checkpoint of the run in {job.folder}.") from None
+        raise JobError(
+            f"ckpt={path} does not fit this job's model ({cfg.model.net._target_}): {str(e).splitlines()[1].strip()[:200]} It is a checkpoint of another model; pass the checkpoint of the run in {job.folder}."
+        ) from None
     return model.eval()
 
 

@@ -35,7 +35,12 @@ class ImageQuality(nn.Module):
         self.loss.update(loss.detach().float(), weight=len(clean))
 
     def compute(self) -> dict[str, torch.Tensor]:
-        return {"psnr": self.psnr.compute(), "ssim": self.ssim.compute(), "noisy_psnr": self.noisy_psnr.compute(), "loss": self.loss.compute()}
+        return {
+            "psnr": self.psnr.compute(),
+            "ssim": self.ssim.compute(),
+            "noisy_psnr": self.noisy_psnr.compute(),
+            "loss": self.loss.compute(),
+        }
 
     def reset(self) -> None:
         for metric in (self.psnr, self.ssim, self.noisy_psnr, self.loss):

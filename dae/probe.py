@@ -149,7 +149,14 @@ def control_key(dm: DenoisingDataModule, settings: ProbeSettings, latent_dim: in
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_probe(module: L.LightningModule, dm: DenoisingDataModule, settings: ProbeSettings, out_dir: str | Path, writer=None, cache_dir: str | Path | None = None) -> dict:
+def run_probe(
+    module: L.LightningModule,
+    dm: DenoisingDataModule,
+    settings: ProbeSettings,
+    out_dir: str | Path,
+    writer=None,
+    cache_dir: str | Path | None = None,
+) -> dict:
     """Probe one trained module; write ``probe/`` files under ``out_dir``; return the report dict.
 
     The control's accuracy is cached under ``cache_dir`` (if given): it is the same for every
@@ -194,7 +201,9 @@ def run_probe(module: L.LightningModule, dm: DenoisingDataModule, settings: Prob
         noisy_z = z_test[:n] if settings.inputs == "noisy" else encode(module, test.noisy[:n], settings.batch_size, "encode noisy test")
         latent_2d(clean_z, noisy_z, test_y[:n], out / "latent_2d.png", settings)
         if writer is not None:
-            writer.add_embedding(torch.from_numpy(z_test[:n]), metadata=test_y[:n].tolist(), label_img=test_images[:n], tag=f"latent_{settings.inputs}")
+            writer.add_embedding(
+                torch.from_numpy(z_test[:n]), metadata=test_y[:n].tolist(), label_img=test_images[:n], tag=f"latent_{settings.inputs}"
+            )
             writer.flush()
     with stage("control (PCA + SVM)"):
         if control_job is not None:
@@ -218,7 +227,9 @@ def run_probe(module: L.LightningModule, dm: DenoisingDataModule, settings: Prob
     }
     write_json(out / "report.json", summary)
     header = f"SVM probe ({settings.kernel}, C={settings.C}, gamma={settings.gamma}) on {settings.inputs} latent vectors: {len(train_y)} train, {len(test_y)} test\n"
-    control_line = f"control (PCA-{z_train.shape[1]} of {settings.inputs} pixels + same SVM): accuracy {control:.4f}\n" if control is not None else ""
+    control_line = (
+        f"control (PCA-{z_train.shape[1]} of {settings.inputs} pixels + same SVM): accuracy {control:.4f}\n" if control is not None else ""
+    )
     write_text(out / "report.txt", header + control_line + "\n" + text)
     log.info("probe: accuracy %.4f (control %s) -> %s", summary["accuracy"], f"{control:.4f}" if control is not None else "off", out)
     return summary

@@ -176,7 +176,9 @@ def report(folder: str | Path, out: str | Path | None = None) -> list[dict]:
     folder = Path(folder).expanduser().resolve()
     out = Path(out).expanduser().resolve() if out is not None else folder
     if not folder.is_dir() or not is_sweep(folder):
-        raise JobError(f"{folder} is not a sweep folder (no multirun.yaml); pass a folder written by `python -m dae.train ... -m`, such as outputs/multirun/<time>.")
+        raise JobError(
+            f"{folder} is not a sweep folder (no multirun.yaml); pass a folder written by `python -m dae.train ... -m`, such as outputs/multirun/<time>."
+        )
     job_folders = sweep_jobs(folder)
     if not job_folders:
         raise JobError(f"{folder} is a sweep folder without job folders; expected <sweep>/<overrides>/.hydra/config.yaml.")

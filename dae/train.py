@@ -99,12 +99,23 @@ def train(cfg: DictConfig, resume_from: str | Path | None = None) -> dict[str, f
         val = trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
         test = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
     metrics = {k: float(v) for k, v in {**val, **test}.items() if k in FINAL_KEYS}
-    metrics.update(epochs=epochs_done(trainer, best), train_seconds=round(train_seconds, 1), best_checkpoint=best or None, precision=str(trainer.precision))
+    metrics.update(
+        epochs=epochs_done(trainer, best),
+        train_seconds=round(train_seconds, 1),
+        best_checkpoint=best or None,
+        precision=str(trainer.precision),
+    )
 
     if trainer.is_global_zero:
         out = Path(cfg.paths.output_dir)
         write_json(out / "metrics.json", metrics)
-        log.info("test PSNR %.2f dB (noisy input %.2f dB), SSIM %.4f; results in %s", metrics["test/psnr"], metrics["test/noisy_psnr"], metrics["test/ssim"], out)
+        log.info(
+            "test PSNR %.2f dB (noisy input %.2f dB), SSIM %.4f; results in %s",
+            metrics["test/psnr"],
+            metrics["test/noisy_psnr"],
+            metrics["test/ssim"],
+            out,
+        )
     return metrics
 
 
@@ -141,7 +152,9 @@ def resumable(cfg: DictConfig) -> tuple[DictConfig, Path]:
     check_targets(job.cfg, where=f"resume={job.folder}")  # resuming rebuilds all of it: trainer, callbacks, logger
     checkpoint = job.folder / "checkpoints" / "last.ckpt"
     if not checkpoint.is_file():
-        raise JobError(f"resume={job.folder} has no checkpoints/last.ckpt: the run stopped before its first epoch ended; start it again without resume.")
+        raise JobError(
+            f"resume={job.folder} has no checkpoints/last.ckpt: the run stopped before its first epoch ended; start it again without resume."
+        )
     if (job.folder / "metrics.json").is_file():
         raise JobError(f"resume={job.folder} has finished (it has metrics.json); nothing to resume. To train longer, start a new run.")
     return job.cfg, checkpoint

@@ -166,7 +166,9 @@ def job_copy(job, tmp_path) -> Path:
     return Path(shutil.copytree(job, tmp_path / "job_copy"))
 
 
-def run_module(module: str, *args: str, env: dict[str, str] | None = None, timeout: int = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def run_module(
+    module: str, *args: str, env: dict[str, str] | None = None, timeout: int = 300, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
     """``python -m <module> <args>`` in a subprocess, as a user types it (for the slow tests)."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],

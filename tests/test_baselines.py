@@ -12,7 +12,15 @@ from dae.jobs import JobError
 from dae.noise import Gaussian
 from tests.conftest import compose_app, draw_digits, fixture_overrides
 
-PARAMS = {"identity": {}, "median": {"size": 3}, "gaussian": {"sigma": 0.75}, "nl_means": {"h": 0.2}, "total_variation": {"weight": 0.2}, "wavelet": {"sigma": 0.2}, "bm3d": {"sigma_psd": 0.3}}
+PARAMS = {
+    "identity": {},
+    "median": {"size": 3},
+    "gaussian": {"sigma": 0.75},
+    "nl_means": {"h": 0.2},
+    "total_variation": {"weight": 0.2},
+    "wavelet": {"sigma": 0.2},
+    "bm3d": {"sigma_psd": 0.3},
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +70,22 @@ def test_tuning_picks_the_best_validation_psnr(digits):
 @pytest.mark.slow  # BM3D and the other methods on four noises
 def test_app_writes_tables_per_noise_with_the_autoencoder(fixture_data, job, tmp_path):
     data = [o for o in fixture_overrides(*fixture_data) if not o.startswith("trainer.")]
-    cfg = compose_app("baselines", [*data, "n_val=30", "n_test=20", "workers=1", f"runs=[{job}]", "~methods.nl_means", "~methods.total_variation", "~methods.wavelet", "~methods.gaussian", "methods.bm3d.sigma_psd=[0.3]", "methods.median.size=[3]"])
+    cfg = compose_app(
+        "baselines",
+        [
+            *data,
+            "n_val=30",
+            "n_test=20",
+            "workers=1",
+            f"runs=[{job}]",
+            "~methods.nl_means",
+            "~methods.total_variation",
+            "~methods.wavelet",
+            "~methods.gaussian",
+            "methods.bm3d.sigma_psd=[0.3]",
+            "methods.median.size=[3]",
+        ],
+    )
     rows = baselines(cfg, tmp_path)
     with open(tmp_path / "baselines.csv") as f:
         table = list(csv.DictReader(f))

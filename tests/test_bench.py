@@ -13,7 +13,14 @@ def test_bench_writes_three_rates_and_two_ratios(fixture_data, tmp_path, capsys)
     outputs = tmp_path / "outputs"
     default_runs = Path.cwd() / "outputs" / "runs"  # where a stray run folder would land, before overrides apply
     runs_before = set(default_runs.iterdir()) if default_runs.is_dir() else set()
-    args = ["bench.steps=3", "bench.project_steps=3", "bench.repeats=2", "bench.warmup_steps=2", "bench.tutorial_workers=0", "trainer.precision=32-true"]
+    args = [
+        "bench.steps=3",
+        "bench.project_steps=3",
+        "bench.repeats=2",
+        "bench.warmup_steps=2",
+        "bench.tutorial_workers=0",
+        "trainer.precision=32-true",
+    ]
     run_app(main, *args, f"paths.log_dir={outputs}", *fixture_overrides(*fixture_data))
     (out,) = (outputs / "bench").iterdir()
     assert sorted(p.name for p in outputs.iterdir()) == ["bench"]
@@ -33,5 +40,8 @@ def test_bench_writes_three_rates_and_two_ratios(fixture_data, tmp_path, capsys)
 def test_bench_rejects_an_unknown_mode_before_any_work(tmp_path):
     with pytest.raises(SystemExit) as exit:
         run_app(main, "bench.modes=[bare,fast]", f"hydra.run.dir={tmp_path / 'b'}", f"paths.data_dir={tmp_path / 'no-data'}")
-    assert exit.value.code == "error: bench.modes=['bare', 'fast']: each must be one of bare, project, tutorial; e.g. bench.modes=[bare,project]."
+    assert (
+        exit.value.code
+        == "error: bench.modes=['bare', 'fast']: each must be one of bare, project, tutorial; e.g. bench.modes=[bare,project]."
+    )
     assert not (tmp_path / "no-data").exists() and not (tmp_path / "b").exists()

@@ -37,7 +37,9 @@ def test_a_file_size_limit_keeps_the_previous_checkpoint_and_says_what_failed(tm
         io.save_checkpoint({"epoch": 1, "state_dict": {"w": torch.ones(500_000)}}, path)  # 2 MB
 
     message = str(caught.value)
-    assert f"could not write checkpoint {path} (2.0 MB): File too large" in message and "the previous last.ckpt is kept as it was" in message
+    assert (
+        f"could not write checkpoint {path} (2.0 MB): File too large" in message and "the previous last.ckpt is kept as it was" in message
+    )
     assert "larger than this process or file system may write (ulimit -f" in message and "disk is full" not in message.lower()
     assert message.endswith(f"then continue with resume={tmp_path}.")  # last.ckpt is there to resume from
     assert path.read_bytes() == before  # the old checkpoint, whole

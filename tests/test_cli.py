@@ -59,9 +59,21 @@ def test_one_line_errors_exit_with_the_message_and_remove_a_folder_with_nothing_
 CASES = [
     ("dae.train", ["noise.sigma=-1"], "error: noise.sigma=-1.0 is out of range: allowed >= 0.0; set noise.sigma=<value in that range>."),
     ("dae.train", ["seed=abc"], "error: seed='abc' is not an integer; set seed=<an integer>, e.g. seed=0."),
-    ("dae.probe", ["run={tmp}/nowhere"], "error: run={tmp}/nowhere does not exist; expected a job folder such as outputs/runs/<time> or outputs/multirun/<time>/<overrides>."),
-    ("dae.baselines", ["+methods.magic={{}}"], "error: methods: unknown ['magic']; known: ['bm3d', 'gaussian', 'identity', 'median', 'nl_means', 'total_variation', 'wavelet']. Remove it with ~methods.magic."),
-    ("dae.report", ["{tmp}"], "error: {tmp} is not a sweep folder (no multirun.yaml); pass a folder written by `python -m dae.train ... -m`, such as outputs/multirun/<time>."),
+    (
+        "dae.probe",
+        ["run={tmp}/nowhere"],
+        "error: run={tmp}/nowhere does not exist; expected a job folder such as outputs/runs/<time> or outputs/multirun/<time>/<overrides>.",
+    ),
+    (
+        "dae.baselines",
+        ["+methods.magic={{}}"],
+        "error: methods: unknown ['magic']; known: ['bm3d', 'gaussian', 'identity', 'median', 'nl_means', 'total_variation', 'wavelet']. Remove it with ~methods.magic.",
+    ),
+    (
+        "dae.report",
+        ["{tmp}"],
+        "error: {tmp} is not a sweep folder (no multirun.yaml); pass a folder written by `python -m dae.train ... -m`, such as outputs/multirun/<time>.",
+    ),
 ]
 
 
@@ -77,5 +89,7 @@ def test_the_error_is_the_last_and_only_thing_printed_and_no_folder_is_left(modu
     assert "Traceback" not in done.stderr
     outputs = tmp_path / "outputs"
     assert not outputs.exists() or not [p for p in outputs.rglob("*") if p.is_file()]  # no job folder left behind
-    verbose = subprocess.run([sys.executable, "-m", module, *args, *extra, "--verbose"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    verbose = subprocess.run(
+        [sys.executable, "-m", module, *args, *extra, "--verbose"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
+    )
     assert "Traceback" in verbose.stderr

@@ -37,12 +37,18 @@ def test_choice_builds_what_its_group_holds(group, choice, tmp_path, fixture_dat
     elif group == "scheduler":
         schedule = instantiate(node)
         optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-        assert (choice == "none") == (not node) and (not node or schedule(optimizer=optimizer, **({"total_steps": 10} if choice == "onecycle" else {})).optimizer is optimizer)
+        assert (choice == "none") == (not node) and (
+            not node or schedule(optimizer=optimizer, **({"total_steps": 10} if choice == "onecycle" else {})).optimizer is optimizer
+        )
     else:  # classifier: its network
         assert isinstance(instantiate(node.net), nn.Module)
 
 
-@pytest.mark.parametrize("group, name", [("experiment", p.stem) for p in sorted((CONF / "experiment").glob("*.yaml"))] + [("debug", p.stem) for p in sorted((CONF / "debug").glob("*.yaml"))])
+@pytest.mark.parametrize(
+    "group, name",
+    [("experiment", p.stem) for p in sorted((CONF / "experiment").glob("*.yaml"))]
+    + [("debug", p.stem) for p in sorted((CONF / "debug").glob("*.yaml"))],
+)
 def test_experiment_and_debug_configs_change_what_they_say(group, name, tmp_path):
     default, cfg = compose_train([], tmp_path), compose_train([f"{group}={name}"], tmp_path)
     assert cfg != default

@@ -39,7 +39,9 @@ def train_steps(model: GraphedDenoiser, batches, dtype) -> tuple[list[float], li
     optimizer = model.optimizer(params=model.parameters())
     losses, grads = [], []
     for clean in batches:
-        noisy = (clean + 0.3 * torch.randn(clean.shape, device="cuda", generator=torch.Generator("cuda").manual_seed(len(losses)))).clamp(0, 1)
+        noisy = (clean + 0.3 * torch.randn(clean.shape, device="cuda", generator=torch.Generator("cuda").manual_seed(len(losses)))).clamp(
+            0, 1
+        )
         with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
             _, loss = model.model_step((noisy, clean, None))
         optimizer.zero_grad(set_to_none=True)
@@ -231,9 +233,13 @@ def run(cfg, replayed: bool, monkeypatch, name: str) -> tuple[dict, dict]:
     return metrics, state
 
 
-@pytest.mark.parametrize(("clip", "schedule"), [(None, "onecycle"), (0.05, "onecycle"), (None, "cosine")], ids=["one-cycle", "clipped", "cosine-per-epoch"])
+@pytest.mark.parametrize(
+    ("clip", "schedule"), [(None, "onecycle"), (0.05, "onecycle"), (None, "cosine")], ids=["one-cycle", "clipped", "cosine-per-epoch"]
+)
 def test_replayed_steps_train_as_the_plain_denoiser_does(fixture_data, tmp_path, monkeypatch, request, clip, schedule):
-    train_cfg = compose_train([*fixture_overrides(*fixture_data), f"scheduler={schedule}", "trainer.limit_train_batches=4"], tmp_path / "job")
+    train_cfg = compose_train(
+        [*fixture_overrides(*fixture_data), f"scheduler={schedule}", "trainer.limit_train_batches=4"], tmp_path / "job"
+    )
     request.addfinalizer(GlobalHydra.instance().clear)  # as the train_cfg fixture does
     with open_dict(train_cfg):
         train_cfg.trainer.max_epochs = 2
@@ -255,9 +261,19 @@ def test_replayed_steps_train_as_the_plain_denoiser_does(fixture_data, tmp_path,
     assert manual_state["lr_schedulers"][0]["last_epoch"] == auto_state["lr_schedulers"][0]["last_epoch"] == steps
     for name, tensor in auto_state["state_dict"].items():
         assert torch.equal(tensor, manual_state["state_dict"][name]), name
-    assert {k: automatic[k] for k in ("val/psnr", "test/psnr", "test/loss")} == {k: manual[k] for k in ("val/psnr", "test/psnr", "test/loss")}
-    EventAccumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator").EventAccumulator  # a GPU machine may lack it
-    logged = [[(e.step, e.value) for e in EventAccumulator(str(Path(train_cfg.paths.output_dir).parent / name)).Reload().Scalars("train/loss_step")] for name in ("automatic", "replayed")]
+    assert {k: automatic[k] for k in ("val/psnr", "test/psnr", "test/loss")} == {
+        k: manual[k] for k in ("val/psnr", "test/psnr", "test/loss")
+    }
+    EventAccumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator"
+    ).EventAccumulator  # a GPU machine may lack it
+    logged = [
+        [
+            (e.step, e.value)
+            for e in EventAccumulator(str(Path(train_cfg.paths.output_dir).parent / name)).Reload().Scalars("train/loss_step")
+        ]
+        for name in ("automatic", "replayed")
+    ]
     assert logged[0] == logged[1] and [step for step, _ in logged[0]] == [2, 5]  # every third step, at the same steps
 
 
@@ -299,7 +315,9 @@ def test_fused_adam_for_the_update_and_graphs_only_where_they_apply():
     assert fused_on_gpu(rmsprop) is rmsprop
     model = GraphedDenoiser(ConvAutoencoder(), nn.L1Loss(), partial(torch.optim.Adam, lr=1e-3))
     assert model.step_graphs_apply(torch.device("cuda")) and not model.step_graphs_apply(torch.device("cpu"))
-    assert not model.step_graphs_apply(torch.device("cuda"), scaler=True) and not model.step_graphs_apply(torch.device("cuda"), accumulate=2)
+    assert not model.step_graphs_apply(torch.device("cuda"), scaler=True) and not model.step_graphs_apply(
+        torch.device("cuda"), accumulate=2
+    )
     assert not GraphedDenoiser(ConvAutoencoder(), nn.L1Loss(), None, cuda_graph=False).step_graphs_apply(torch.device("cuda"))
 
 

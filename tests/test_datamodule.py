@@ -14,7 +14,9 @@ def make(fixture_data, noise=None, **kwargs) -> DenoisingDataModule:
 
     folder, md5s = fixture_data
     files = {role: {"file": FILES[role], "md5": md5} for role, md5 in md5s.items()}
-    dm = DenoisingDataModule(IDXSource("fixture", folder, files), noise or Gaussian(0.5), batch_size=32, eval_batch_size=50, val_size=100, **kwargs)
+    dm = DenoisingDataModule(
+        IDXSource("fixture", folder, files), noise or Gaussian(0.5), batch_size=32, eval_batch_size=50, val_size=100, **kwargs
+    )
     dm.prepare_data()
     dm.setup("fit")
     return dm

@@ -37,7 +37,10 @@ def test_denoise_refuses_to_write_over_its_inputs(job, tmp_path):
     before = (tmp_path / "a.png").read_bytes()
     with pytest.raises(SystemExit) as exit:
         run_app(main, f"run={job}", f"input={tmp_path}", f"output={tmp_path}", f"hydra.run.dir={tmp_path / 'log'}", "overwrite=true")
-    assert exit.value.code == f"error: output={tmp_path}: {tmp_path / 'a.png'} is the input {tmp_path / 'a.png'} (the same file): its result would replace it; choose another output folder."
+    assert (
+        exit.value.code
+        == f"error: output={tmp_path}: {tmp_path / 'a.png'} is the input {tmp_path / 'a.png'} (the same file): its result would replace it; choose another output folder."
+    )
     assert (tmp_path / "a.png").read_bytes() == before
 
 
@@ -56,7 +59,11 @@ def denoise_cfg(job, images, out, *extra):
 
 @pytest.mark.parametrize(
     "mode, pixels, suffix",
-    [("I;16", lambda d: (d * 2000).astype(np.uint16), ".png"), ("I", lambda d: (d * 2000).astype(np.int32), ".tif"), ("F", lambda d: (d * 0.05).astype(np.float32), ".tif")],
+    [
+        ("I;16", lambda d: (d * 2000).astype(np.uint16), ".png"),
+        ("I", lambda d: (d * 2000).astype(np.int32), ".tif"),
+        ("F", lambda d: (d * 0.05).astype(np.float32), ".tif"),
+    ],
 )
 def test_deep_images_are_scaled_by_their_range_and_written_back_in_their_depth(mode, pixels, suffix, job, tmp_path, monkeypatch):
     """A nearly black 16-bit (or 32-bit, or float) digit reaches the model nearly black, not clipped to
@@ -128,5 +135,7 @@ def test_folders_broken_links_and_images_over_the_pixel_limit_are_skipped_and_sa
     assert f"denoised 1 image(s) into {out}" in stdout
     assert f"skipped {images / 'album.png'}: a folder, not an image" in stdout
     assert f"skipped {images / 'gone.png'}: a broken link" in stdout
-    assert f"skipped {images / 'large.png'}: DecompressionBombWarning: larger than Pillow's decompression-bomb limit of 500 pixels" in stdout
+    assert (
+        f"skipped {images / 'large.png'}: DecompressionBombWarning: larger than Pillow's decompression-bomb limit of 500 pixels" in stdout
+    )
     assert sorted(p.name for p in out.iterdir()) == ["small.png"]

@@ -37,7 +37,15 @@ class PullTheLatentBias(Denoiser):
 
 
 def fit(model: Denoiser, data: list, device: str) -> Denoiser:
-    trainer = L.Trainer(accelerator=device, devices=1, max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        accelerator=device,
+        devices=1,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, train_dataloaders=DataLoader(data, batch_size=None))  # the batches as they are, in order
     return model.cpu()
 

@@ -105,7 +105,10 @@ def test_command_line_error_is_one_line_naming_the_path(tmp_path):
 
     with pytest.raises(SystemExit) as exit:
         run_app(main, f"run={tmp_path / 'nowhere'}", f"paths.log_dir={tmp_path / 'logs'}")
-    assert exit.value.code == f"error: run={tmp_path / 'nowhere'} does not exist; expected a job folder such as outputs/runs/<time> or outputs/multirun/<time>/<overrides>."
+    assert (
+        exit.value.code
+        == f"error: run={tmp_path / 'nowhere'} does not exist; expected a job folder such as outputs/runs/<time> or outputs/multirun/<time>/<overrides>."
+    )
 
 
 def _error(app: str, overrides: list[str]) -> str:

@@ -16,6 +16,8 @@ def test_digit_grid_has_a_row_per_entry_and_a_column_per_digit(tmp_path):
 
 
 def test_curves_draw_each_series(tmp_path):
-    path = curves({"train": ([1, 2, 3], [0.3, 0.2, 0.1]), "validation": ([1, 2, 3], [0.35, 0.25, 0.2])}, tmp_path / "loss.png", "epoch", "loss")
+    path = curves(
+        {"train": ([1, 2, 3], [0.3, 0.2, 0.1]), "validation": ([1, 2, 3], [0.35, 0.25, 0.2])}, tmp_path / "loss.png", "epoch", "loss"
+    )
     with Image.open(path) as image:
         assert image.format == "PNG" and image.size[0] > 300

@@ -22,7 +22,6 @@ def test_files_are_replaced_whole_with_ordinary_permissions(tmp_path):
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     path = write_text(tmp_path / "report.md", "old")
 
-
     with pytest.raises(TypeError):
         write_atomic(path, object())  # not bytes: fails inside the write
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.md"]

@@ -18,7 +18,13 @@ def test_a_non_editable_install_trains_from_another_directory(fixture_data, tmp_
     target, elsewhere, source = tmp_path / "site", tmp_path / "elsewhere", tmp_path / "source"
     elsewhere.mkdir()
     # Built from a copy: setuptools leaves build/ and *.egg-info/ beside the sources it builds.
-    shutil.copytree(ROOT, source, ignore=lambda folder, names: [n for n in names if n.startswith(".") or n in LEFT_OUT or n.endswith(".egg-info")] if folder == str(ROOT) else [])
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=lambda folder, names: (
+            [n for n in names if n.startswith(".") or n in LEFT_OUT or n.endswith(".egg-info")] if folder == str(ROOT) else []
+        ),
+    )
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(source)]
     done = subprocess.run(pip, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -27,7 +33,9 @@ def test_a_non_editable_install_trains_from_another_directory(fixture_data, tmp_
 
     env = {**os.environ, "PYTHONPATH": str(target), "HYDRA_FULL_ERROR": "0"}
     env.pop("DAE_DATA_DIR", None)
-    where = subprocess.run([sys.executable, "-c", "import dae; print(dae.__file__)"], capture_output=True, text=True, env=env, cwd=elsewhere)
+    where = subprocess.run(
+        [sys.executable, "-c", "import dae; print(dae.__file__)"], capture_output=True, text=True, env=env, cwd=elsewhere
+    )
     assert where.stdout.strip() == str(target / "dae" / "__init__.py")  # the installed copy, not the checkout
     args = [sys.executable, "-m", "dae.train", "debug=fast", *fixture_overrides(*fixture_data)]
     done = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, cwd=elsewhere)

@@ -72,7 +72,9 @@ def test_only_classes_of_the_allowed_modules_pass(monkeypatch):
     assert allowed_class("tests.helpers.RankDigest") and not allowed_class("tests.conftest.draw_digits")
     monkeypatch.delenv("DAE_TRUSTED_MODULES")
 
-    assert allowed_class("dae.denoiser.Denoiser") and allowed_class("torch.nn.L1Loss") and allowed_class("torch.optim.lr_scheduler.OneCycleLR")
+    assert (
+        allowed_class("dae.denoiser.Denoiser") and allowed_class("torch.nn.L1Loss") and allowed_class("torch.optim.lr_scheduler.OneCycleLR")
+    )
     assert allowed_class("lightning.pytorch.Trainer") and allowed_class("lightning.pytorch.callbacks.TQDMProgressBar")
     assert not allowed_class("dae.files.write_text")  # a function of the project: it writes files
     assert not allowed_class("torch.nn.functional.relu") and not allowed_class("os.system") and not allowed_class("dae.no.such.Thing")
@@ -92,7 +94,11 @@ def test_every_tool_that_rebuilds_a_job_refuses_it(job, fixture_data, tmp_path):
     from dae.probe import probe
 
     tools = {"evaluate": evaluate, "probe": probe, "denoise": denoise}
-    for app, overrides in (("evaluate", [f"run={folder}"]), ("probe", [f"run={folder}"]), ("denoise", [f"run={folder}", f"input={folder}", f"output={tmp_path / 'out'}"])):
+    for app, overrides in (
+        ("evaluate", [f"run={folder}"]),
+        ("probe", [f"run={folder}"]),
+        ("denoise", [f"run={folder}", f"input={folder}", f"output={tmp_path / 'out'}"]),
+    ):
         with pytest.raises(JobError, match=expected):
             tools[app](compose_app(app, overrides))
     assert job_row(folder)["status"] == "unreadable" and expected in job_row(folder)["error"]
@@ -116,7 +122,16 @@ def test_a_job_folder_written_by_dae_0_1_loads(job, tmp_path):
     cfg["model"]["cuda_graph"] = True
     config.write_text(yaml.safe_dump(cfg))
     assert "cuda_graph" not in load_job(folder).cfg.model
-    vae = {**cfg["model"], "_target_": "dae.denoiser.Denoiser", "net": {"_target_": "dae.models.VariationalAutoencoder", "beta": 0.5, "warmup_steps": 10}}
+    vae = {
+        **cfg["model"],
+        "_target_": "dae.denoiser.Denoiser",
+        "net": {"_target_": "dae.models.VariationalAutoencoder", "beta": 0.5, "warmup_steps": 10},
+    }
     config.write_text(yaml.safe_dump({**cfg, "model": vae}))
     model = load_job(folder).cfg.model
-    assert model._target_ == "dae.variational.VariationalDenoiser" and model.beta == 0.5 and model.warmup_steps == 10 and "beta" not in model.net
+    assert (
+        model._target_ == "dae.variational.VariationalDenoiser"
+        and model.beta == 0.5
+        and model.warmup_steps == 10
+        and "beta" not in model.net
+    )

@@ -45,7 +45,13 @@ def test_one_training_step_reaches_every_weight(path, tmp_path):
     loss.backward()
     assert torch.isfinite(loss)
     # Self-attention blocks start as the identity (their residual weight gamma is 0): only gamma learns at first.
-    waiting = {f"{prefix}.{name}" for prefix, block in model.named_modules() if isinstance(block, SelfAttention2d) for name, _ in block.named_parameters() if name != "gamma"}
+    waiting = {
+        f"{prefix}.{name}"
+        for prefix, block in model.named_modules()
+        if isinstance(block, SelfAttention2d)
+        for name, _ in block.named_parameters()
+        if name != "gamma"
+    }
     untouched = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()]
     assert set(untouched) == waiting
 

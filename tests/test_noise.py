@@ -123,7 +123,10 @@ def test_periodic_is_a_sine_of_the_amplitude_with_per_image_frequency():
         (lambda: Periodic(amplitude=-0.4), r"noise\.amplitude=-0\.4"),
         (lambda: Periodic(freq_min=8, freq_max=2), r"noise\.freq_max=2\.0 .*>= 8\.0"),
         (lambda: Gaussian(sigma=float("nan")), r"noise\.sigma=nan"),
-        (lambda: Mixed({"gaussian": [0.1, 0.7], "blur": [1, 2]}), r"noise\.levels\.blur: unknown noise type; allowed \['gaussian', 'periodic', 'salt_pepper', 'speckle'\]"),
+        (
+            lambda: Mixed({"gaussian": [0.1, 0.7], "blur": [1, 2]}),
+            r"noise\.levels\.blur: unknown noise type; allowed \['gaussian', 'periodic', 'salt_pepper', 'speckle'\]",
+        ),
         (lambda: Mixed({"salt_pepper": [0.1, 1.5]}), r"noise\.levels\.salt_pepper=\[0\.1, 1\.5\]: noise\.amount=1\.5 is out of range"),
         (lambda: Mixed({"gaussian": [0.7, 0.1]}), r"noise\.levels\.gaussian=\[0\.7, 0\.1\] must be \[low, high\]"),
         (lambda: Mixed({}), r"noise\.levels is empty"),
@@ -183,7 +186,9 @@ def test_blur_smooths_keeps_flat_images_and_sigma_zero_is_identity():
     assert torch.allclose(Blur(2.0)(flat, torch.Generator()), flat)
     assert torch.allclose(Blur(0.0)(x, torch.Generator()), x, atol=1e-6)
     per_image = Blur().at_level(torch.tensor([0.0, 2.0]).view(2, 1, 1, 1))(x[:2], torch.Generator())
-    assert torch.allclose(per_image[0], x[0], atol=1e-6) and torch.allclose(per_image[1], Blur(2.0)(x[1:2], torch.Generator())[0], atol=1e-6)
+    assert torch.allclose(per_image[0], x[0], atol=1e-6) and torch.allclose(
+        per_image[1], Blur(2.0)(x[1:2], torch.Generator())[0], atol=1e-6
+    )
 
 
 def test_occlusion_erases_rectangles_of_the_given_size():

@@ -20,7 +20,9 @@ def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint
     monkeypatch.setattr(Denoiser, "training_step", nan_from_step_6)
     with open_dict(train_cfg):
         train_cfg.trainer.max_epochs = 3  # 4 batches an epoch: the NaN comes in the second epoch
-    with pytest.raises(FloatingPointError, match=r"training loss is NaN at step 6 \(epoch 1, batch 2\).*last good checkpoint is .*last.ckpt"):
+    with pytest.raises(
+        FloatingPointError, match=r"training loss is NaN at step 6 \(epoch 1, batch 2\).*last good checkpoint is .*last.ckpt"
+    ):
         train(train_cfg)
     state = torch.load(Path(train_cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())

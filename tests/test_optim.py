@@ -13,14 +13,18 @@ class Module(torch.nn.Linear):
 
 
 def test_one_cycle_runs_over_every_step_and_is_stepped_per_batch():
-    config = configure_optimizers(Module(2, 2), partial(torch.optim.Adam, lr=1e-3), partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=3e-3))
+    config = configure_optimizers(
+        Module(2, 2), partial(torch.optim.Adam, lr=1e-3), partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=3e-3)
+    )
     schedule = config["lr_scheduler"]
     assert schedule["interval"] == "step" and schedule["scheduler"].total_steps == 120
     assert isinstance(config["optimizer"], torch.optim.Adam)
 
 
 def test_other_schedules_step_per_epoch_and_none_leaves_the_optimizer_alone():
-    config = configure_optimizers(Module(2, 2), partial(torch.optim.SGD, lr=0.1), partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=5))
+    config = configure_optimizers(
+        Module(2, 2), partial(torch.optim.SGD, lr=0.1), partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=5)
+    )
     assert config["lr_scheduler"]["interval"] == "epoch" and config["lr_scheduler"]["scheduler"].T_max == 5
     module = Module(2, 2)
     optimizer = configure_optimizers(module, partial(torch.optim.SGD, lr=0.1))

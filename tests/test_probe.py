@@ -42,7 +42,13 @@ def test_probe_end_to_end(job_copy, fixture_data):
 def test_probe_control_is_cached_per_data_noise_and_svm(job_copy, fixture_data, tmp_path):
     from dae.probe import probe
 
-    overrides = [f"run={job_copy}", f"paths.data_dir={fixture_data[0]}", f"paths.cache_dir={tmp_path / 'cache'}", "probe.n_train=200", "probe.n_embed=50"]
+    overrides = [
+        f"run={job_copy}",
+        f"paths.data_dir={fixture_data[0]}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "probe.n_train=200",
+        "probe.n_embed=50",
+    ]
     first = probe(compose_app("probe", overrides))
     cached = list((tmp_path / "cache" / "probe_control").glob("*.json"))
     assert len(cached) == 1 and json.loads(cached[0].read_text())["accuracy"] == first["control_accuracy"]
@@ -55,7 +61,17 @@ def test_probe_control_is_cached_per_data_noise_and_svm(job_copy, fixture_data, 
 def test_probe_clean_inputs_and_other_kernel(job_copy, fixture_data):
     from dae.probe import probe
 
-    cfg = compose_app("probe", [f"run={job_copy}", f"paths.data_dir={fixture_data[0]}", "probe.n_train=200", "probe.inputs=clean", "probe.kernel=linear", "probe.control=false"])
+    cfg = compose_app(
+        "probe",
+        [
+            f"run={job_copy}",
+            f"paths.data_dir={fixture_data[0]}",
+            "probe.n_train=200",
+            "probe.inputs=clean",
+            "probe.kernel=linear",
+            "probe.control=false",
+        ],
+    )
     result = probe(cfg)
     assert result["inputs"] == "clean" and result["kernel"] == "linear" and result["control_accuracy"] is None
 
@@ -69,7 +85,9 @@ def test_probe_sweep_writes_one_row_per_job(job, fixture_data, tmp_path):
         (sweep / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([name]))
     from dae.probe import probe
 
-    cfg = compose_app("probe", [f"run={sweep}", f"paths.data_dir={fixture_data[0]}", "probe.n_train=100", "probe.control=false", "probe.n_embed=50"])
+    cfg = compose_app(
+        "probe", [f"run={sweep}", f"paths.data_dir={fixture_data[0]}", "probe.n_train=100", "probe.control=false", "probe.n_embed=50"]
+    )
     probe(cfg)
     summary = (sweep / "probe_summary.md").read_text()
     rows = [line for line in summary.splitlines() if line.startswith("| `")]
@@ -98,13 +116,27 @@ def test_control_prediction_split_over_two_processes_keeps_order():
 def test_probe_command_line_on_a_sweep_job_folder(job, fixture_data, tmp_path):
     named = tmp_path / "sweep" / "loss=l1"  # sweep job folders have '=' in their names
     shutil.copytree(job, named)
-    done = run_module("dae.probe", f"run={named}", f"paths.data_dir={fixture_data[0]}", f"paths.log_dir={tmp_path / 'logs'}", "probe.n_train=100", "probe.control=false", "probe.n_embed=50")
+    done = run_module(
+        "dae.probe",
+        f"run={named}",
+        f"paths.data_dir={fixture_data[0]}",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        "probe.n_train=100",
+        "probe.control=false",
+        "probe.n_embed=50",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "SVM probe accuracy" in done.stdout
     assert (named / "probe" / "report.json").is_file()
 
 
-@pytest.mark.parametrize("override, message", [("probe.kernel=foo", "probe.kernel='foo' is not one of linear, poly, rbf, sigmoid"), ("probe.C=-1", "probe.C=-1 must be a positive number")])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("probe.kernel=foo", "probe.kernel='foo' is not one of linear, poly, rbf, sigmoid"),
+        ("probe.C=-1", "probe.C=-1 must be a positive number"),
+    ],
+)
 def test_bad_settings_fail_before_encoding_and_leave_nothing(override, message, job_copy, fixture_data):
     from dae.probe import probe
 

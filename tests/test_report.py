@@ -63,5 +63,7 @@ def test_a_job_whose_files_cannot_be_read_is_listed_as_unreadable_and_the_others
     assert main([str(sweep)]) == 0
     rows = {r["job"]: r for r in csv.DictReader((sweep / "report.csv").open())}
     assert rows["loss=l1"]["status"] == "ok" and rows["loss=smooth_l1"]["status"] == "failed"
-    assert rows["loss=mse"]["status"] == "unreadable" and rows["loss=mse"]["error"].startswith(f"{sweep / 'loss=mse' / 'metrics.json'} cannot be read (JSONDecodeError")
+    assert rows["loss=mse"]["status"] == "unreadable" and rows["loss=mse"]["error"].startswith(
+        f"{sweep / 'loss=mse' / 'metrics.json'} cannot be read (JSONDecodeError"
+    )
     assert "1 of 3 jobs unreadable: loss=mse" in capsys.readouterr().err

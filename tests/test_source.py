@@ -169,14 +169,19 @@ def test_gz_checksums_fetch_keep_and_recheck_the_published_files(tmp_path, mirro
     assert src.checksums()["train_images"] == f"gz:{gz_md5s['train_images']}"
     # read again by a new process: a changed .gz is refused, naming both checksums
     (target / f"{FILES['test_labels']}.gz").write_bytes((tmp_path / "served" / f"{FILES['train_labels']}.gz").read_bytes())
-    with pytest.raises(DataError, match=rf"does not match Fashion-fixture's t10k-labels-idx1-ubyte.gz \(expected {gz_md5s['test_labels']}\)"):
+    with pytest.raises(
+        DataError, match=rf"does not match Fashion-fixture's t10k-labels-idx1-ubyte.gz \(expected {gz_md5s['test_labels']}\)"
+    ):
         gz_source(target, gz_md5s).ensure()
 
 
 def test_gz_checksums_cannot_vouch_for_a_plain_file(tmp_path):
     write_fixture(tmp_path / "gz", n_train=30, n_test=10, gz=True)
     write_fixture(tmp_path / "plain", n_train=30, n_test=10)
-    with pytest.raises(DataError, match=r"publishes checksums of its .gz files only, so train-images-idx3-ubyte cannot be checked; put train-images-idx3-ubyte.gz there"):
+    with pytest.raises(
+        DataError,
+        match=r"publishes checksums of its .gz files only, so train-images-idx3-ubyte cannot be checked; put train-images-idx3-ubyte.gz there",
+    ):
         gz_source(tmp_path / "plain", gz_checksums(tmp_path / "gz")).ensure()
 
 
@@ -193,9 +198,17 @@ def test_other_datasets_train_unchanged_on_a_fixture(dataset, tmp_path):
 
     write_fixture(tmp_path / dataset, gz=True)
     overrides = [
-        f"data={dataset}", f"paths.data_dir={tmp_path}", "data.val_size=100", "data.batch_size=32", "data.eval_batch_size=100",
-        "data.source.mirrors=[]", "trainer.accelerator=cpu", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
-        "classifier.max_epochs=1", *(f"data.source.files.{role}.gz_md5={md5}" for role, md5 in gz_checksums(tmp_path / dataset).items()),
+        f"data={dataset}",
+        f"paths.data_dir={tmp_path}",
+        "data.val_size=100",
+        "data.batch_size=32",
+        "data.eval_batch_size=100",
+        "data.source.mirrors=[]",
+        "trainer.accelerator=cpu",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=3",
+        "classifier.max_epochs=1",
+        *(f"data.source.files.{role}.gz_md5={md5}" for role, md5 in gz_checksums(tmp_path / dataset).items()),
     ]
     metrics = train(compose_train(overrides, tmp_path / "job"))
     assert metrics["test/psnr"] > 0 and (tmp_path / "job" / "classifier_report.json").is_file()
@@ -211,7 +224,15 @@ def test_a_first_training_fetches_the_data_before_classifier_m_trains(tmp_path, 
     empty = tmp_path / "data"
     replaced = ("data.source.mirrors=", "data.val_size=")
     overrides = [o for o in fixture_overrides(empty, md5s) if not o.startswith(replaced)]
-    run_app(main, f"hydra.run.dir={tmp_path / 'run'}", "trainer.fast_dev_run=true", "data.val_size=10", "callbacks.reconstruction_grid=null", f"data.source.mirrors=[{url}]", *overrides)
+    run_app(
+        main,
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "trainer.fast_dev_run=true",
+        "data.val_size=10",
+        "callbacks.reconstruction_grid=null",
+        f"data.source.mirrors=[{url}]",
+        *overrides,
+    )
     assert sorted(p.name for p in empty.iterdir() if p.is_file()) == sorted(FILES.values())
     assert list((empty / "cache" / "classifier").glob("*/model.pt"))  # M trained on the fetched files
 

@@ -7,7 +7,9 @@ from dae.sweep import ERROR_FILE, SweepSummary, failed_jobs, record_failure, roo
 
 
 def test_error_from_a_spawned_process_is_named_by_its_own_last_line():
-    error = RuntimeError("\n\n-- Process 0 terminated with the following error:\nTraceback (most recent call last):\n  File x\nFileNotFoundError: [Errno 2] No such file: 'a'\n")
+    error = RuntimeError(
+        "\n\n-- Process 0 terminated with the following error:\nTraceback (most recent call last):\n  File x\nFileNotFoundError: [Errno 2] No such file: 'a'\n"
+    )
     assert root_cause(error) == "FileNotFoundError: [Errno 2] No such file: 'a'"
     assert root_cause(ValueError("noise.sigma=-1.0 is out of range\nmore")) == "ValueError: noise.sigma=-1.0 is out of range"
 

@@ -32,7 +32,16 @@ def test_job_folder_holds_everything(train_cfg):
 
     events = EventAccumulator(str(out)).Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"train/loss_step", "train/loss_epoch", "val/loss", "val/psnr", "val/ssim", "test/psnr", "hp/val_psnr", "hp/test_psnr"} <= scalars
+    assert {
+        "train/loss_step",
+        "train/loss_epoch",
+        "val/loss",
+        "val/psnr",
+        "val/ssim",
+        "test/psnr",
+        "hp/val_psnr",
+        "hp/test_psnr",
+    } <= scalars
     assert "reconstructions" in events.Tags()["images"]
 
 
@@ -56,7 +65,15 @@ def test_hparams_session_lists_the_axes(train_cfg):
                 found["metrics"] = [m.name.tag for m in data.experiment.metric_infos]
     assert {"loss", "noise", "noise.sigma", "latent_dim", "lr"} <= found.keys()
     assert found["loss"].string_value == "l1" and found["noise.sigma"].number_value == 0.5
-    assert set(found["metrics"]) == {"hp/val_psnr", "hp/val_ssim", "hp/test_psnr", "hp/acc_clean", "hp/acc_noisy", "hp/acc_denoised", "hp/acc_reconstructed"}
+    assert set(found["metrics"]) == {
+        "hp/val_psnr",
+        "hp/val_ssim",
+        "hp/test_psnr",
+        "hp/acc_clean",
+        "hp/acc_noisy",
+        "hp/acc_denoised",
+        "hp/acc_reconstructed",
+    }
 
 
 def test_bad_data_stops_before_training(train_cfg, tmp_path):
@@ -73,7 +90,13 @@ def test_same_seed_same_metrics_other_seed_other_metrics(fixture_data, tmp_path)
     from tests.conftest import compose_train, fixture_overrides
 
     def run(seed: int, name: str) -> dict:
-        overrides = [*fixture_overrides(*fixture_data), "trainer.max_epochs=2", "trainer.limit_train_batches=4", f"seed={seed}", "callbacks.classifier_report=null"]
+        overrides = [
+            *fixture_overrides(*fixture_data),
+            "trainer.max_epochs=2",
+            "trainer.limit_train_batches=4",
+            f"seed={seed}",
+            "callbacks.classifier_report=null",
+        ]
         metrics = train(compose_train(overrides, tmp_path / name))
         return {k: v for k, v in metrics.items() if k in METRIC_KEYS}
 
@@ -86,7 +109,13 @@ def test_blind_mixed_noise_trains_and_tests(fixture_data, tmp_path):
     """noise=mixed: each image one of the four types at a level from its range, through the whole run."""
     from tests.conftest import compose_train, fixture_overrides
 
-    overrides = [*fixture_overrides(*fixture_data), "noise=mixed", "trainer.max_epochs=1", "trainer.limit_train_batches=3", "callbacks.classifier_report=null"]
+    overrides = [
+        *fixture_overrides(*fixture_data),
+        "noise=mixed",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=3",
+        "callbacks.classifier_report=null",
+    ]
     metrics = train(compose_train(overrides, tmp_path / "job"))
     assert metrics["test/psnr"] > 0 and metrics["test/noisy_psnr"] > 0
 
@@ -96,7 +125,13 @@ def test_every_model_trains_and_is_judged(model, fixture_data, tmp_path):
     from tests.conftest import compose_train, fixture_overrides
 
     job = tmp_path / "job"
-    overrides = [*fixture_overrides(*fixture_data), f"model={model}", "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"]
+    overrides = [
+        *fixture_overrides(*fixture_data),
+        f"model={model}",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+    ]
     metrics = train(compose_train(overrides, job))
     assert metrics["test/psnr"] > 0 and json.loads((job / "classifier_report.json").read_text())["denoised"]["accuracy"] >= 0
     assert (job / "prior_samples.png").is_file() == (model == "vae")
@@ -105,7 +140,10 @@ def test_every_model_trains_and_is_judged(model, fixture_data, tmp_path):
         assert {"train/kl", "train/reconstruction", "train/loss_epoch"} <= set(events.Tags()["scalars"])
 
 
-@pytest.mark.parametrize("override, group, choices", [("loss=foo", "loss", ["l1", "mse", "smooth_l1"]), ("noise=bar", "noise", ["gaussian", "salt_pepper", "speckle", "periodic", "none"])])
+@pytest.mark.parametrize(
+    "override, group, choices",
+    [("loss=foo", "loss", ["l1", "mse", "smooth_l1"]), ("noise=bar", "noise", ["gaussian", "salt_pepper", "speckle", "periodic", "none"])],
+)
 def test_unknown_choice_lists_the_valid_ones_and_starts_nothing(override, group, choices, tmp_path, capsys):
     from dae.train import main
     from tests.conftest import run_app
@@ -119,7 +157,13 @@ def test_unknown_choice_lists_the_valid_ones_and_starts_nothing(override, group,
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("overrides, message", [(["noise.sigma=-0.5"], "noise.sigma=-0.5 is out of range: allowed >= 0.0"), (["noise=salt_pepper", "noise.amount=1.2"], "noise.amount=1.2 is out of range: allowed [0.0, 1.0]")])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["noise.sigma=-0.5"], "noise.sigma=-0.5 is out of range: allowed >= 0.0"),
+        (["noise=salt_pepper", "noise.amount=1.2"], "noise.amount=1.2 is out of range: allowed [0.0, 1.0]"),
+    ],
+)
 def test_out_of_range_level_fails_before_any_work(overrides, message, tmp_path, caplog):
     from dae.train import main
     from tests.conftest import run_app

@@ -12,7 +12,9 @@ pytestmark = pytest.mark.slow  # each test starts one or more training processes
 
 def test_loss_sweep_writes_one_job_folder_per_loss(fixture_data, tmp_path):
     sweep = tmp_path / "sweep"
-    done = run_module("dae.train", "-m", "loss=l1,mse", "trainer.fast_dev_run=true", f"hydra.sweep.dir={sweep}", *fixture_overrides(*fixture_data))
+    done = run_module(
+        "dae.train", "-m", "loss=l1,mse", "trainer.fast_dev_run=true", f"hydra.sweep.dir={sweep}", *fixture_overrides(*fixture_data)
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert len(jobs) == 2 and jobs[0].startswith("loss=l1,") and jobs[1].startswith("loss=mse,"), jobs
@@ -25,7 +27,9 @@ def test_loss_sweep_writes_one_job_folder_per_loss(fixture_data, tmp_path):
 
 def test_failing_sweep_job_is_recorded_and_the_others_run(fixture_data, tmp_path):
     sweep = tmp_path / "sweep"
-    done = run_module("dae.train", "-m", "noise.sigma=-1,0.3", "trainer.fast_dev_run=true", f"hydra.sweep.dir={sweep}", *fixture_overrides(*fixture_data))
+    done = run_module(
+        "dae.train", "-m", "noise.sigma=-1,0.3", "trainer.fast_dev_run=true", f"hydra.sweep.dir={sweep}", *fixture_overrides(*fixture_data)
+    )
     assert done.returncode == 1
     folders = {p: (p / ".hydra" / "overrides.yaml").read_text() for p in sweep.iterdir() if p.is_dir()}  # names are cut: many overrides
     (bad,) = [p for p, overrides in folders.items() if "noise.sigma=-1" in overrides]
@@ -40,8 +44,15 @@ def test_failing_sweep_job_is_recorded_and_the_others_run(fixture_data, tmp_path
 def test_joblib_launcher_runs_a_sweep_in_parallel_processes(fixture_data, tmp_path):
     sweep = tmp_path / "sweep"
     done = run_module(
-        "dae.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "loss=l1,mse", "trainer.fast_dev_run=true",
-        f"hydra.sweep.dir={sweep}", *fixture_overrides(*fixture_data), env={"OMP_NUM_THREADS": "1"},
+        "dae.train",
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "loss=l1,mse",
+        "trainer.fast_dev_run=true",
+        f"hydra.sweep.dir={sweep}",
+        *fixture_overrides(*fixture_data),
+        env={"OMP_NUM_THREADS": "1"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr
@@ -59,7 +70,15 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(fixture_data, tmp_path):
     from tests.conftest import ROOT
 
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "dae.train", f"hydra.run.dir={run}", "trainer.max_epochs=1000", "callbacks.classifier_report=null", *fixture_overrides(*fixture_data)]
+    args = [
+        sys.executable,
+        "-m",
+        "dae.train",
+        f"hydra.run.dir={run}",
+        "trainer.max_epochs=1000",
+        "callbacks.classifier_report=null",
+        *fixture_overrides(*fixture_data),
+    ]
     log = tmp_path / "output.txt"
     with log.open("w") as out:  # a file, not a pipe: a full pipe would block the run before its first checkpoint
         # SIGINT back to its default in the child: a shell starts background jobs (e.g. CI) with SIGINT ignored,
@@ -93,7 +112,12 @@ def test_run_killed_in_its_second_epoch_resumes_to_the_same_metrics(fixture_data
     done = run_module("dae.train", f"hydra.run.dir={whole}", *common)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    process = subprocess.Popen([sys.executable, "-m", "dae.train", f"hydra.run.dir={killed}", *common], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dae.train", f"hydra.run.dir={killed}", *common],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while not (killed / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:  # the first epoch has ended
         time.sleep(0.02)

@@ -11,4 +11,15 @@ from dae.callbacks.reconstruction_grid import ReconstructionGrid
 from dae.callbacks.svm_probe import SVMProbe
 from dae.callbacks.training_clock import TrainingClock
 
-__all__ = ["BestAndLastCheckpoint", "CheckpointOnInterrupt", "ClassifierReport", "LossCurves", "PriorSamples", "ReconstructionGrid", "ReportCallback", "SVMProbe", "StopOnNonFiniteLoss", "TrainingClock"]
+__all__ = [
+    "BestAndLastCheckpoint",
+    "CheckpointOnInterrupt",
+    "ClassifierReport",
+    "LossCurves",
+    "PriorSamples",
+    "ReconstructionGrid",
+    "ReportCallback",
+    "SVMProbe",
+    "StopOnNonFiniteLoss",
+    "TrainingClock",
+]

@@ -19,10 +19,22 @@ log = logging.getLogger(__name__)
 INPUTS = ("clean", "noisy", "denoised", "reconstructed")
 
 
-def classifier_report(classifier: torch.nn.Module, module: L.LightningModule, noisy: torch.Tensor, clean: torch.Tensor, labels: torch.Tensor, precision: str | None = None) -> tuple[dict, str]:
+def classifier_report(
+    classifier: torch.nn.Module,
+    module: L.LightningModule,
+    noisy: torch.Tensor,
+    clean: torch.Tensor,
+    labels: torch.Tensor,
+    precision: str | None = None,
+) -> tuple[dict, str]:
     """Classifier M's report on the test set as four inputs: clean, noisy, denoised, reconstructed
     (the autoencoder run at the trainer's ``precision``, as in its test step)."""
-    images = {"clean": clean, "noisy": noisy, "denoised": denoise(module, noisy, precision=precision), "reconstructed": denoise(module, clean, precision=precision)}
+    images = {
+        "clean": clean,
+        "noisy": noisy,
+        "denoised": denoise(module, noisy, precision=precision),
+        "reconstructed": denoise(module, clean, precision=precision),
+    }
     classifier = classifier.to(module.device)
     results, texts = {}, []
     for name in INPUTS:
@@ -72,5 +84,7 @@ class ClassifierReport(ReportCallback):
             logger.log_metrics(accuracies, step=trainer.global_step)
         writer = tensorboard(trainer)
         if writer is not None:
-            writer.add_text("classifier_report", "    " + text.replace("\n", "\n    "), trainer.global_step)  # indented: monospace in TensorBoard
+            writer.add_text(
+                "classifier_report", "    " + text.replace("\n", "\n    "), trainer.global_step
+            )  # indented: monospace in TensorBoard
             writer.flush()

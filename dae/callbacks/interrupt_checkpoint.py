@@ -43,7 +43,11 @@ class CheckpointOnInterrupt(L.Callback):
         # Lightning puts every handler back as it was when the run ends (its signal connector's teardown).
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)) or trainer.checkpoint_callback is None or not trainer.checkpoint_callback.dirpath:
+        if (
+            not isinstance(exception, (KeyboardInterrupt, SIGTERMException))
+            or trainer.checkpoint_callback is None
+            or not trainer.checkpoint_callback.dirpath
+        ):
             return
         folder = Path(trainer.checkpoint_callback.dirpath)
         path = folder / self.filename

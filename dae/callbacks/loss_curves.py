@@ -29,6 +29,14 @@ class LossCurves(L.Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        series = {name: (list(points), list(points.values())) for name, points in (("train", self.train), ("validation", self.val)) if points}
+        series = {
+            name: (list(points), list(points.values())) for name, points in (("train", self.train), ("validation", self.val)) if points
+        }
         if series:
-            figures.curves(series, self.path, xlabel="epoch", ylabel=f"loss ({type(getattr(pl_module, 'loss', None)).__name__})", title="loss per epoch")
+            figures.curves(
+                series,
+                self.path,
+                xlabel="epoch",
+                ylabel=f"loss ({type(getattr(pl_module, 'loss', None)).__name__})",
+                title="loss per epoch",
+            )

@@ -25,7 +25,9 @@ class BestAndLastCheckpoint(ModelCheckpoint):
 
     def __init__(self, **kwargs) -> None:
         if "save_last" in kwargs:
-            raise ValueError(f"save_last={kwargs['save_last']!r}: {type(self).__name__} always keeps {self.LAST}; remove save_last from its config.")
+            raise ValueError(
+                f"save_last={kwargs['save_last']!r}: {type(self).__name__} always keeps {self.LAST}; remove save_last from its config."
+            )
         super().__init__(**kwargs)
         self._last_written_step = -1
 
@@ -42,7 +44,13 @@ class BestAndLastCheckpoint(ModelCheckpoint):
             self._write_last(trainer, best_before=best)
 
     def _write_last(self, trainer: L.Trainer, best_before: str) -> None:
-        if trainer.fast_dev_run or trainer.sanity_checking or trainer.state.fn != "fit" or self._last_written_step == trainer.global_step or not self.dirpath:
+        if (
+            trainer.fast_dev_run
+            or trainer.sanity_checking
+            or trainer.state.fn != "fit"
+            or self._last_written_step == trainer.global_step
+            or not self.dirpath
+        ):
             return
         path = os.path.join(self.dirpath, self.LAST)
         self.last_model_path = path  # before saving: it is part of the saved state

@@ -52,7 +52,11 @@ class StopOnNonFiniteLoss(L.Callback):
         first = int((~finite).nonzero()[0])
         step, epoch, batch_idx = self.where[first]
         value = float(self.window[first])
-        kept = Path(trainer.checkpoint_callback.dirpath) / "last.ckpt" if trainer.checkpoint_callback and trainer.checkpoint_callback.dirpath else None
+        kept = (
+            Path(trainer.checkpoint_callback.dirpath) / "last.ckpt"
+            if trainer.checkpoint_callback and trainer.checkpoint_callback.dirpath
+            else None
+        )
         kept_text = f"the last good checkpoint is {kept}" if kept is not None and kept.is_file() else "no checkpoint had been written yet"
         raise FloatingPointError(
             f"training loss is {'NaN' if math.isnan(value) else value} at step {step} (epoch {epoch}, batch {batch_idx}); "

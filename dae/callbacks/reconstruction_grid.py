@@ -20,7 +20,11 @@ class ReconstructionGrid(L.Callback):
         self.noisy = self.clean = None
 
     def _rows(self, pl_module: L.LightningModule) -> list[tuple[str, torch.Tensor]]:
-        return [("original", self.clean), ("noisy", self.noisy), ("denoised", denoise(pl_module, self.noisy, precision=pl_module.trainer.precision))]
+        return [
+            ("original", self.clean),
+            ("noisy", self.noisy),
+            ("denoised", denoise(pl_module, self.noisy, precision=pl_module.trainer.precision)),
+        ]
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.noisy is None:

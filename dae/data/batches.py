@@ -48,7 +48,9 @@ class EpochBatchSampler(Sampler):
     distinct, equally long shard of the permutation. Lightning calls :meth:`set_epoch`.
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, with_seed: bool = True) -> None:
+    def __init__(
+        self, n: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, with_seed: bool = True
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"data.batch_size={batch_size} must be at least 1.")
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed

@@ -108,11 +108,21 @@ class DenoisingDataModule(L.LightningDataModule):
         clean_fraction: float = 0.0,
     ) -> None:
         super().__init__()
-        for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size), ("val_size", val_size), ("split_seed", split_seed), ("seed", seed), ("image_size", image_size), ("num_workers", num_workers)):
+        for key, value in (
+            ("batch_size", batch_size),
+            ("eval_batch_size", eval_batch_size),
+            ("val_size", val_size),
+            ("split_seed", split_seed),
+            ("seed", seed),
+            ("image_size", image_size),
+            ("num_workers", num_workers),
+        ):
             if not (value is None and key == "eval_batch_size") and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueError(f"data.{key}={value!r} is not an integer; set data.{key}=<an integer>.")
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
-            raise ValueError(f"data.batch_size={batch_size} and data.eval_batch_size={eval_batch_size} must be at least 1 (eval_batch_size may be null: chosen by device).")
+            raise ValueError(
+                f"data.batch_size={batch_size} and data.eval_batch_size={eval_batch_size} must be at least 1 (eval_batch_size may be null: chosen by device)."
+            )
         if isinstance(clean_fraction, bool) or not isinstance(clean_fraction, (int, float)):
             raise ValueError(f"data.clean_fraction={clean_fraction!r} is not a number; set data.clean_fraction=<a number in [0, 1)>.")
         self.source, self.noise = source, noise
@@ -143,10 +153,21 @@ class DenoisingDataModule(L.LightningDataModule):
             raise ValueError(f"data.val_size={self.val_size} must be between 1 and {len(train_x) - 1}, the training images less one.")
         order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(self.split_seed))
         val_idx, train_idx = order[: self.val_size].sort().values, order[self.val_size :].sort().values
-        self._pixels = {"train": (train_x[train_idx], train_y[train_idx]), "val": (train_x[val_idx], train_y[val_idx]), "test": (test_x, test_y)}
+        self._pixels = {
+            "train": (train_x[train_idx], train_y[train_idx]),
+            "val": (train_x[val_idx], train_y[val_idx]),
+            "test": (test_x, test_y),
+        }
         self._noisy = {split: fixed_noise(self.noise, self._pixels[split][0], split) for split in ("val", "test")}
         sizes = {split: len(labels) for split, (_, labels) in self._pixels.items()}
-        log.info("%s: %d train, %d validation, %d test images; noise %r", self.source.name, sizes["train"], sizes["val"], sizes["test"], self.noise)
+        log.info(
+            "%s: %d train, %d validation, %d test images; noise %r",
+            self.source.name,
+            sizes["train"],
+            sizes["val"],
+            sizes["test"],
+            self.noise,
+        )
 
     def images(self, split: str) -> Images:
         """The images of ``split`` (``train``, ``val`` or ``test``): the clean ones, the fixed noisy
@@ -223,6 +244,7 @@ class DenoisingDataModule(L.LightningDataModule):
             generator = torch.Generator(device=clean.device).manual_seed(seed)
             noise = self.noise
             if self.train_levels is not None or self.clean_fraction:
+
                 def per_image() -> torch.Tensor:  # one uniform draw per image, from the batch's generator
                     return torch.rand((len(clean), 1, 1, 1), generator=generator, device=clean.device, dtype=clean.dtype)
 

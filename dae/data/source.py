@@ -73,7 +73,9 @@ class IDXSource:
             raise ValueError(f"data.source.files lacks {missing}; it needs one entry for each of {list(ROLES)}.")
         unchecked = [r for r in ROLES if not (files[r].get("md5") or files[r].get("gz_md5"))]
         if unchecked:
-            raise ValueError(f"data.source.files.{unchecked[0]} has no checksum; give md5 (of the uncompressed file) or gz_md5 (of the published .gz).")
+            raise ValueError(
+                f"data.source.files.{unchecked[0]} has no checksum; give md5 (of the uncompressed file) or gz_md5 (of the published .gz)."
+            )
         self.name = name
         self.data_dir = Path(data_dir).expanduser()
         self.files = {role: dict(files[role]) for role in ROLES}
@@ -122,13 +124,19 @@ class IDXSource:
         path = self._local_path(role)
         want = self.files[role]
         if path is None:
-            raise DataError(f"{self.name}: {self.data_dir / want['file']} is missing; run training (it fetches the data) or copy the file there.")
+            raise DataError(
+                f"{self.name}: {self.data_dir / want['file']} is missing; run training (it fetches the data) or copy the file there."
+            )
         if not want.get("md5"):  # only the published .gz has a known checksum
             if path.suffix != ".gz":
-                raise DataError(f"{path}: {self.name} publishes checksums of its .gz files only, so {path.name} cannot be checked; put {want['file']}.gz there instead (or delete it and run again to fetch it).")
+                raise DataError(
+                    f"{path}: {self.name} publishes checksums of its .gz files only, so {path.name} cannot be checked; put {want['file']}.gz there instead (or delete it and run again to fetch it)."
+                )
             got = idx.md5(path.read_bytes())
             if got != want["gz_md5"]:
-                raise DataError(f"{path}: MD5 {got} does not match {self.name}'s {want['file']}.gz (expected {want['gz_md5']}); the file is corrupted or not this dataset: {FIX}.")
+                raise DataError(
+                    f"{path}: MD5 {got} does not match {self.name}'s {want['file']}.gz (expected {want['gz_md5']}); the file is corrupted or not this dataset: {FIX}."
+                )
         data = _read(path, want["file"])
         try:
             array = idx.parse(data, str(path))

@@ -45,7 +45,9 @@ class AttentionAutoencoder(ConvAutoencoder):
     ) -> None:
         super().__init__(in_channels, channels, latent_dim, image_size)
         if len(attention) != len(channels):
-            raise ValueError(f"model.net.attention={list(attention)} needs one true/false per encoder stage (model.net.channels={list(channels)}).")
+            raise ValueError(
+                f"model.net.attention={list(attention)} needs one true/false per encoder stage (model.net.channels={list(channels)})."
+            )
         encoder: list[nn.Module] = []
         for i, layer in enumerate(self.encoder.features):  # conv, relu, batchnorm per stage
             encoder.append(layer)

@@ -39,7 +39,9 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Linear from the latent, Unflatten, ConvTranspose2d stages mirroring the encoder, Tanh at the end."""
 
-    def __init__(self, out_channels: int = 1, channels: Sequence[int] = (64, 128, 256), latent_dim: int = 128, image_size: int = 32) -> None:
+    def __init__(
+        self, out_channels: int = 1, channels: Sequence[int] = (64, 128, 256), latent_dim: int = 128, image_size: int = 32
+    ) -> None:
         super().__init__()
         side = _check_shape(image_size, channels)
         widths = list(channels)[::-1] + [out_channels]  # 256 -> 128 -> 64 -> 1

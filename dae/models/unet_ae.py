@@ -21,7 +21,9 @@ class UNetAutoencoder(nn.Module):
     values for the default widths): the vectors the SVM probe reads.
     """
 
-    def __init__(self, in_channels: int = 1, channels: Sequence[int] = (64, 128, 256), image_size: int = 32, residual: bool = False) -> None:
+    def __init__(
+        self, in_channels: int = 1, channels: Sequence[int] = (64, 128, 256), image_size: int = 32, residual: bool = False
+    ) -> None:
         super().__init__()
         _check_shape(image_size, channels)
         self.residual = residual
@@ -34,7 +36,11 @@ class UNetAutoencoder(nn.Module):
         widths = list(channels)[::-1][1:] + [32]  # decoder stage outputs: 128, 64, 32
         self.up, self.merge = nn.ModuleList(), nn.ModuleList()
         for skip, width in zip(skips, widths):
-            self.up.append(nn.Sequential(nn.ConvTranspose2d(prev, width, 3, stride=2, padding=1, output_padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(width)))
+            self.up.append(
+                nn.Sequential(
+                    nn.ConvTranspose2d(prev, width, 3, stride=2, padding=1, output_padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(width)
+                )
+            )
             self.merge.append(nn.Sequential(nn.Conv2d(width + skip, width, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(width)))
             prev = width
         self.out = nn.Conv2d(prev, in_channels, 1)

@@ -50,7 +50,9 @@ class Noise:
 def check_range(name: str, value: float, low: float = 0.0, high: float = math.inf) -> float:
     """Return ``value`` as a float, or raise a ValueError naming the parameter, the value and the range."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"noise.{name}={value!r} is not a number; set noise.{name}=<a number>, e.g. noise.{name}={low if low != -math.inf else 0}.")
+        raise ValueError(
+            f"noise.{name}={value!r} is not a number; set noise.{name}=<a number>, e.g. noise.{name}={low if low != -math.inf else 0}."
+        )
     value = float(value)
     if not (low <= value <= high) or math.isnan(value):
         allowed = f"[{low}, {high}]" if high != math.inf else f">= {low}"

@@ -18,7 +18,9 @@ class Mixed(Noise):
 
     def __init__(self, levels: dict[str, list[float]]) -> None:
         if not levels:
-            raise ValueError(f"noise.levels is empty: give one or more of {sorted(TYPES)} with a [low, high] range each, e.g. noise.levels.gaussian=[0.1,0.7].")
+            raise ValueError(
+                f"noise.levels is empty: give one or more of {sorted(TYPES)} with a [low, high] range each, e.g. noise.levels.gaussian=[0.1,0.7]."
+            )
         self.types, self.ranges = [], []
         for name, bounds in dict(levels).items():
             if name not in TYPES:

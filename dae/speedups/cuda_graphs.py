@@ -100,7 +100,11 @@ class StepGraphs:
         except Exception as error:  # noqa: BLE001 - a failed capture leaves eager steps, which always work
             torch.cuda.synchronize()
             _restore(buffers, saved)
-            log.warning("CUDA graphs: capture of the training step failed (%s: %s); training goes on without CUDA graphs", type(error).__name__, error)
+            log.warning(
+                "CUDA graphs: capture of the training step failed (%s: %s); training goes on without CUDA graphs",
+                type(error).__name__,
+                error,
+            )
             self.enabled, replay = False, None
         for p, grad in zip(self.params, kept_grads):
             p.grad = grad
@@ -111,7 +115,9 @@ class _Replay:
     """A captured step: copy the batch into the graph's inputs, replay, point ``.grad`` at the graph's
     gradients, return the graph's loss."""
 
-    def __init__(self, graph: torch.cuda.CUDAGraph, noisy: torch.Tensor, clean: torch.Tensor, loss: torch.Tensor, params: list[nn.Parameter]) -> None:
+    def __init__(
+        self, graph: torch.cuda.CUDAGraph, noisy: torch.Tensor, clean: torch.Tensor, loss: torch.Tensor, params: list[nn.Parameter]
+    ) -> None:
         self.graph, self.noisy, self.clean, self.loss = graph, noisy, clean, loss
         self.params, self.grads = params, [p.grad for p in params]  # held here: the graph writes into them
 
@@ -193,7 +199,9 @@ class GraphedDenoiser(Denoiser):
     def _graphs_apply(self, x: torch.Tensor) -> bool:
         """Whether the network's passes are graphs: only where StepGraphs do not serve; a step they leave
         eager (failed capture, too many shapes) stays wholly eager rather than try a second capture."""
-        return self.cuda_graph and self.step_graphs is None and self.training and x.is_cuda and torch.is_grad_enabled() and self._plain_steps()
+        return (
+            self.cuda_graph and self.step_graphs is None and self.training and x.is_cuda and torch.is_grad_enabled() and self._plain_steps()
+        )
 
     def _graphed(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a training batch, replayed from the CUDA graphs captured for its shape."""
@@ -211,7 +219,9 @@ class GraphedDenoiser(Denoiser):
     def _plain_steps(self) -> bool:
         """One process, an eager network, and this class's own training step and loss."""
         compiled = getattr(self.net, "_compiled_call_impl", None) is not None  # nn.Module.compile()
-        overridden = type(self).training_step is not GraphedDenoiser.training_step or type(self).model_step is not GraphedDenoiser.model_step
+        overridden = (
+            type(self).training_step is not GraphedDenoiser.training_step or type(self).model_step is not GraphedDenoiser.model_step
+        )
         return not (_distributed() or compiled or overridden)
 
     def step_graphs_apply(self, device: torch.device, scaler: bool = False, accumulate: int = 1) -> bool:
@@ -287,7 +297,14 @@ class GraphedDenoiser(Denoiser):
         if every and (self.global_step + 1) % every == 0:  # as Lightning decides when to write step values
             self.log("train/loss_step", loss.detach().cpu(), on_step=True, on_epoch=False, prog_bar=True, batch_size=n)
         if batch_idx + 1 == self.trainer.num_training_batches:
-            self.log("train/loss_epoch", self.train_loss_sum / self.train_loss_count, on_step=False, on_epoch=True, sync_dist=True, batch_size=self.train_loss_count)
+            self.log(
+                "train/loss_epoch",
+                self.train_loss_sum / self.train_loss_count,
+                on_step=False,
+                on_epoch=True,
+                sync_dist=True,
+                batch_size=self.train_loss_count,
+            )
 
 
 def fused_on_gpu(optimizer: OptimizerFactory) -> OptimizerFactory:
