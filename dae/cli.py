@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from dae.data import DataError
 # Errors the project raises with a message that says what is wrong and how to fix it (JobError is a ValueError).
 USER_ERRORS = (ValueError, DataError, CheckpointWriteError, FloatingPointError)
 PATH_KEYS = ("run", "ckpt", "resume", "input", "output")
+STARTED = time.time()  # when this command started (dae.cli is imported at its start)
 
 
 def verbose() -> bool:
@@ -52,9 +54,13 @@ def user_error(error: BaseException) -> BaseException | None:
 
 
 def only_setup(folder: Path) -> bool:
-    """Whether a job folder holds nothing but what Hydra writes before the job starts: ``.hydra/`` and logs."""
+    """Whether a job folder holds nothing but what Hydra wrote for this command before the job started:
+    ``.hydra/`` and logs, all written since the command started, in a folder that is not where it runs."""
+    if Path.cwd().resolve().is_relative_to(folder.resolve()):
+        return False
     files = [p for p in folder.rglob("*") if p.is_file()]
-    return all(p.suffix == ".log" or ".hydra" in p.relative_to(folder).parts for p in files)
+    setup = all(p.suffix == ".log" or ".hydra" in p.relative_to(folder).parts for p in files)
+    return setup and all(p.stat().st_mtime >= STARTED - 1 for p in files)
 
 
 @contextmanager

@@ -93,3 +93,19 @@ def test_the_error_is_the_last_and_only_thing_printed_and_no_folder_is_left(modu
         [sys.executable, "-m", module, *args, *extra, "--verbose"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
     )
     assert "Traceback" in verbose.stderr
+
+
+def test_a_folder_that_held_something_before_the_command_or_is_where_it_runs_is_never_removed(tmp_path, monkeypatch):
+    import os
+    import time
+
+    old = tmp_path / "old"
+    (old / ".hydra").mkdir(parents=True)
+    (old / "train.log").write_text("an earlier command's log")
+    then = time.time() - 3600
+    os.utime(old / "train.log", (then, then))
+    assert not only_setup(old)  # written before this command started
+    here = tmp_path / "here"
+    (here / ".hydra").mkdir(parents=True)
+    monkeypatch.chdir(here)
+    assert not only_setup(here)  # hydra.run.dir=. : the working directory itself
