@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dae.cli import one_line_errors, prepare_argv
 from dae.data import idx
+from dae.errors import ConfigError
 from dae.files import write_json
 from dae.inference import eval_batch_size
 from dae.speedups.allocator import keep_freed_memory
@@ -54,17 +55,17 @@ def device_of(cfg: DictConfig) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if accelerator in ("gpu", "cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"trainer.accelerator={accelerator} but torch sees no CUDA device; use trainer.accelerator=cpu.")
+            raise ConfigError(f"trainer.accelerator={accelerator} but torch sees no CUDA device; use trainer.accelerator=cpu.")
         return torch.device("cuda")
     if accelerator == "cpu":
         return torch.device("cpu")
-    raise ValueError(f"trainer.accelerator={accelerator} is not one of auto, cpu, gpu for the bench.")
+    raise ConfigError(f"trainer.accelerator={accelerator} is not one of auto, cpu, gpu for the bench.")
 
 
 def autocast_dtype(cfg: DictConfig) -> torch.dtype | None:
     precision = str(cfg.trainer.precision)
     if precision not in AUTOCAST:
-        raise ValueError(f"trainer.precision={precision} is not one the bench knows: {', '.join(AUTOCAST)}.")
+        raise ConfigError(f"trainer.precision={precision} is not one the bench knows: {', '.join(AUTOCAST)}.")
     return AUTOCAST[precision]
 
 
@@ -237,9 +238,9 @@ def bench(cfg: DictConfig, out_dir: Path) -> dict:
     modes = list(cfg.bench.modes)
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
-        raise ValueError(f"bench.modes={modes}: each must be one of {', '.join(MODES)}; e.g. bench.modes=[bare,project].")
+        raise ConfigError(f"bench.modes={modes}: each must be one of {', '.join(MODES)}; e.g. bench.modes=[bare,project].")
     if cfg.bench.steps < 1 or cfg.bench.repeats < 1 or (cfg.bench.project_steps is not None and cfg.bench.project_steps < 1):
-        raise ValueError(
+        raise ConfigError(
             f"bench.steps={cfg.bench.steps}, bench.project_steps={cfg.bench.project_steps} and bench.repeats={cfg.bench.repeats} must be at least 1 (project_steps: or null)."
         )
     device, _ = device_of(cfg), autocast_dtype(cfg)  # bad values fail here, before any work

@@ -1,26 +1,35 @@
 """What the command-line tools share: the project's own errors printed as one line, and the arguments
 that Hydra would misread.
 
-A tool's error that names a bad value and its fix (a :class:`~dae.jobs.JobError`, a
-:class:`~dae.data.DataError`, a config ``ValueError``, a checkpoint that could not be written, a
+A tool's error that names a bad value and its fix (a :class:`~dae.errors.ConfigError`, among them a
+:class:`~dae.jobs.JobError`; a :class:`~dae.data.DataError`; a checkpoint that could not be written; a
 non-finite loss) ends the command with that one line, ``error: ...``, and exit status 1, instead of a
-traceback. ``--verbose`` (or ``HYDRA_FULL_ERROR=1``) shows the traceback.
+traceback; any other error keeps its traceback. ``--verbose`` (or ``HYDRA_FULL_ERROR=1``) shows the
+traceback of every error. A command stopped by SIGTERM exits with status 143. A command that fails
+before writing anything but Hydra's set-up (``.hydra/`` and its log) leaves no job folder behind.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import re
+import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
 from dae.checkpoint_io import CheckpointWriteError
 from dae.data import DataError
+from dae.errors import ConfigError
 
-# Errors the project raises with a message that says what is wrong and how to fix it (JobError is a ValueError).
-USER_ERRORS = (ValueError, DataError, CheckpointWriteError, FloatingPointError)
-PATH_KEYS = ("run", "ckpt", "resume", "input", "output")
+# Errors the project raises with a message that says what is wrong and how to fix it (JobError is a ConfigError).
+USER_ERRORS = (ConfigError, DataError, CheckpointWriteError, FloatingPointError)
+PATH_KEYS = ("run", "ckpt", "resume", "input", "output")  # values that are paths, which may hold "="
+PATH_LIST_KEYS = ("runs",)  # lists of such paths (dae.baselines)
+SETUP_FILES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml")
 STARTED = time.time()  # when this command started (dae.cli is imported at its start)
 
 
@@ -28,18 +37,29 @@ def verbose() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
+def _quoted(value: str) -> str:
+    """``value`` in Hydra's quotes, unless it is quoted already or needs none (no ``=``)."""
+    if "=" not in value or value[:1] in "'\"":
+        return value
+    quote = '"' if "'" in value else "'"
+    return f"{quote}{value}{quote}"
+
+
 def prepare_argv(argv: list[str]) -> list[str]:
     """The command line for Hydra's parser: ``--verbose`` becomes ``HYDRA_FULL_ERROR=1`` (full tracebacks),
-    and ``run=<path>`` style values are quoted, since sweep job folders are named like ``loss=l1`` and an
-    unquoted ``=`` inside a value is a syntax error to Hydra."""
+    and path values are quoted (``run=<path>``, each of ``runs=[<path>,...]``), since sweep job folders are
+    named like ``loss=l1`` and an unquoted ``=`` inside a value is a syntax error to Hydra."""
     out = []
     for arg in argv:
         if arg == "--verbose":
             os.environ["HYDRA_FULL_ERROR"] = "1"
             continue
         key, sep, value = arg.partition("=")
-        if sep and key in PATH_KEYS and "=" in value and value[:1] not in "'\"":
-            arg = f"{key}='{value}'"
+        if sep and key in PATH_KEYS:
+            arg = f"{key}={_quoted(value)}"
+        elif sep and key in PATH_LIST_KEYS and re.fullmatch(r"\[.*\]", value):
+            items = [item.strip() for item in value[1:-1].split(",") if item.strip()]
+            arg = f"{key}=[{','.join(_quoted(item) for item in items)}]"
         out.append(arg)
     return out
 
@@ -53,28 +73,43 @@ def user_error(error: BaseException) -> BaseException | None:
     return None
 
 
-def only_setup(folder: Path) -> bool:
-    """Whether a job folder holds nothing but what Hydra wrote for this command before the job started:
-    ``.hydra/`` and logs, all written since the command started, in a folder that is not where it runs."""
-    if Path.cwd().resolve().is_relative_to(folder.resolve()):
-        return False
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    setup = all(p.suffix == ".log" or ".hydra" in p.relative_to(folder).parts for p in files)
-    return setup and all(p.stat().st_mtime >= STARTED - 1 for p in files)
+def discard_setup(folder: str | Path) -> None:
+    """Remove ``folder`` if it holds nothing but what Hydra wrote there for this command: ``.hydra/``'s
+    three files and the job's log, written since the command started. Never the folder the command runs
+    in, nor one with anything else in it."""
+    folder = Path(folder)
+    if not folder.is_dir() or folder.is_symlink() or Path.cwd().resolve().is_relative_to(folder.resolve()):
+        return
+    names = set(SETUP_FILES)
+    if HydraConfig.initialized():
+        names.add(f"{HydraConfig.get().job.name}.log")
+    entries = list(folder.rglob("*"))
+    files = [p for p in entries if not p.is_dir() or p.is_symlink()]
+    dirs = [p for p in entries if p.is_dir() and not p.is_symlink()]
+    if any(p.relative_to(folder).as_posix() not in names or p.is_symlink() or p.stat().st_mtime < STARTED - 1 for p in files):
+        return
+    if any(d.relative_to(folder).as_posix() != ".hydra" for d in dirs):
+        return
+    for path in files:
+        path.unlink()
+    for empty in (*dirs, folder):
+        empty.rmdir()
 
 
 @contextmanager
 def one_line_errors(job_folder: str | Path | None = None):
-    """Turn the project's own errors into ``error: <message>`` and exit status 1. ``job_folder``: this
-    command's fresh folder, removed when the error came before anything but Hydra's set-up was written
-    there (a config error leaves no empty job folder behind)."""
+    """Turn the project's own errors into ``error: <message>`` and exit status 1, and a SIGTERM into exit
+    status 143. ``job_folder``: this command's fresh folder, emptied of Hydra's set-up and removed when
+    the command fails before writing anything else there (:func:`discard_setup`)."""
     try:
         yield
+    except SIGTERMException:  # Lightning's, a SystemExit with status 0
+        raise SystemExit(128 + signal.SIGTERM) from None
     except Exception as error:
+        if job_folder is not None:
+            discard_setup(job_folder)
         found = user_error(error)
         if found is None or verbose():
             raise
-        if job_folder is not None and Path(job_folder).is_dir() and only_setup(Path(job_folder)):
-            shutil.rmtree(job_folder, ignore_errors=True)
         message = str(found).strip() or type(found).__name__
         raise SystemExit(f"error: {message}") from None

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from dae.errors import ConfigError
+
 
 def unique_dir(path: str) -> str:
     """Claim a fresh folder: ``path`` itself, or ``path_1``, ``path_2``, ... if taken.
@@ -79,7 +81,7 @@ def run_dir(resume: str | None, default: str) -> str:
         return unique_dir(default)
     folder = Path(resume).expanduser().resolve()
     if not folder.is_dir():  # checked here, before Hydra would create it as the run's folder
-        raise ValueError(f"resume={folder} does not exist; expected the job folder of an interrupted run, such as outputs/runs/<time>.")
+        raise ConfigError(f"resume={folder} does not exist; expected the job folder of an interrupted run, such as outputs/runs/<time>.")
     return str(folder)
 
 

@@ -96,12 +96,14 @@ def read_image(path: Path) -> tuple[np.ndarray, str, float, float]:
                 return np.asarray(image.convert("L"), dtype=np.float32) / 255.0, "L", 0.0, 255.0
             mode = "I;16" if image.mode.startswith("I;16") else image.mode
             values = np.asarray(image, dtype=np.float64)
+    finite = values[np.isfinite(values)]
     low, high = 0.0, DEEP_MODES[mode]
-    if values.size and (values.min() < low or values.max() > high):
-        low, high = float(values.min()), float(values.max())
+    if finite.size and (finite.min() < low or finite.max() > high):
+        low, high = float(finite.min()), float(finite.max())
         log.info(
             "%s: %s values from %g to %g, outside %g-%g: scaled by their own range", path, image.mode, low, high, 0.0, DEEP_MODES[mode]
         )
+    values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)  # NaN as the bottom of the range, infinities as its ends
     return ((values - low) / max(high - low, 1e-12)).astype(np.float32), mode, low, high
 
 
@@ -125,7 +127,7 @@ def write_image(pixels: np.ndarray, path: Path, mode: str, low: float, high: flo
 
 def resized(pixels: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
     """Float pixels resized to ``size`` (width, height) without leaving float."""
-    return np.asarray(Image.fromarray(pixels.astype(np.float32)).resize(size, resample), dtype=np.float32)
+    return np.array(Image.fromarray(pixels.astype(np.float32)).resize(size, resample), dtype=np.float32)  # a writable copy
 
 
 def denoise_files(
@@ -162,6 +164,8 @@ def run(cfg: DictConfig) -> tuple[list[Path], list[tuple[Path, str]]]:
         raise JobError("input=<image or folder> and output=<folder> are both needed, e.g. input=scans/ output=scans_denoised/.")
     files, not_images = inputs(Path(cfg.input).expanduser())
     output = Path(cfg.output).expanduser()
+    if output.exists() and not output.is_dir():
+        raise JobError(f"output={output} is a file; expected a folder for the results (it is made if it does not exist).")
     targets = destinations(files, output, bool(cfg.get("overwrite", False)))
     job = load_job(target(cfg.run, cfg.ckpt, cfg.paths.log_dir))
     model = load_model(job, cfg.ckpt)  # a bad run or checkpoint fails here, before any file is written

@@ -71,6 +71,7 @@ def at_levels(job: Job, model: L.LightningModule, datamodule, levels: Sequence[f
     result = {"noise": noise.name, "level_name": noise.level_name, "trained_at": noise.params(), "levels": rows}
     write_json(job.folder / "levels.json", result)
     levels_figure(rows, noise, job.folder / "levels.png", title=job.folder.name)
+    log.info("levels written to %s (levels.csv, levels.json, levels.png)", job.folder)
     return result
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,13 +23,17 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from dae.errors import ConfigError
 
-class JobError(ValueError):
+
+class JobError(ConfigError):
     """A path that is not a usable job folder or checkpoint."""
 
 
 # Module prefixes whose classes a job folder may name; what conf/ needs is among them.
 ALLOWED_TARGETS = ("dae.", "torch.nn.", "torch.optim.", "lightning.pytorch.")
+# The resolvers a job config may call: conf/'s own; others (oc.create, dae.unique_dir, ...) build or write things.
+ALLOWED_RESOLVERS = ("oc.env", "oc.select", "dae.cwd", "dae.root", "dae.fast_precision", "dae.ddp_strategy")
 # The parts of a job's config that the tools rebuild (evaluate, probe, denoise, report, baselines).
 REBUILT = ("model", "loss", "noise", "data", "classifier")
 
@@ -40,8 +45,10 @@ def allowed_modules() -> tuple[str, ...]:
 
 
 def allowed_class(target: str) -> bool:
-    """Whether ``target`` names a class in an allowed module (no function: ``dae.files.write_text`` is refused)."""
-    if not isinstance(target, str) or not target.startswith(allowed_modules()):
+    """Whether ``target`` names a class defined in an allowed module: no function (``dae.files.write_text``),
+    and no class that an allowed module merely imported (``dae.data.source.subprocess.Popen``)."""
+    modules = allowed_modules()
+    if not isinstance(target, str) or not target.startswith(modules):
         return False
     parts = target.split(".")
     for split in range(len(parts) - 1, 0, -1):  # the longest importable module, then attributes
@@ -51,36 +58,60 @@ def allowed_class(target: str) -> bool:
             continue
         for name in parts[split:]:
             obj = getattr(obj, name, None)
-        return isinstance(obj, type)
+        return isinstance(obj, type) and f"{obj.__module__}.".startswith(modules)
     return False
 
 
-def check_targets(cfg: DictConfig, keys: tuple[str, ...] | None = None, where: str = "job") -> None:
-    """Raise :class:`JobError` naming the first ``_target_`` under ``keys`` (all of ``cfg`` if None)
-    that is not an allowed class, before anything is built."""
-
-    def walk(node, path: str) -> None:
-        if isinstance(node, DictConfig):
-            if "_target_" in node:
-                try:
-                    target = node._target_
-                except OmegaConfBaseException as e:
-                    raise JobError(f"{where}: {path}._target_ cannot be read ({e}); it must name a class.") from None
-                if not allowed_class(target):
-                    raise JobError(
-                        f"{where}: {path}._target_={target} is not allowed: a job folder may only name classes of dae, "
-                        f"torch.nn, torch.optim or lightning.pytorch, or of modules you trust with DAE_TRUSTED_MODULES=<module>; "
-                        f"refusing to build it (nothing was built)."
-                    )
-            for key in node:
-                walk(node._get_node(key), f"{path}.{key}" if path else str(key))
-        elif isinstance(node, ListConfig):
-            for i, item in enumerate(node._iter_ex(resolve=False)):
-                walk(item, f"{path}[{i}]")
-
+def seal(cfg: DictConfig, keys: tuple[str, ...] | None, where: str) -> None:
+    """Check the parts ``keys`` of a job config (all of it if None) and put each back resolved, so that
+    what is built is what was checked: every interpolation in the config may only call
+    :data:`ALLOWED_RESOLVERS`, and every ``_target_`` of the resolved parts must be an allowed class.
+    Raises :class:`JobError` naming the key, before anything is built."""
+    for path, value in _leaves(OmegaConf.to_container(cfg, resolve=False), ""):
+        for resolver in re.findall(r"\$\{\s*([\w.\-]+)\s*:", value) if isinstance(value, str) else ():
+            if resolver not in ALLOWED_RESOLVERS:
+                raise JobError(
+                    f"{where}: {path}={value} calls the resolver {resolver}, which a job folder may not use; refusing to build it (nothing was built)."
+                )
     for key in keys if keys is not None else list(cfg):
-        if key in cfg:
-            walk(cfg._get_node(key), key)
+        if key not in cfg:
+            continue
+        try:
+            resolved = OmegaConf.to_container(cfg[key], resolve=True) if isinstance(cfg[key], (DictConfig, ListConfig)) else cfg[key]
+        except OmegaConfBaseException as e:
+            raise JobError(f"{where}: {key} cannot be resolved ({type(e).__name__}: {str(e).splitlines()[0][:200]}).") from None
+        for path, target in _targets(resolved, key):
+            if not allowed_class(target):
+                raise JobError(
+                    f"{where}: {path}._target_={target} is not allowed: a job folder may only name classes of dae, "
+                    f"torch.nn, torch.optim or lightning.pytorch, or of modules you trust with DAE_TRUSTED_MODULES=<module>; "
+                    f"refusing to build it (nothing was built)."
+                )
+        cfg[key] = resolved
+
+
+def _leaves(node, path: str):
+    """``(path, value)`` of every value in a plain container."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _leaves(value, f"{path}[{i}]")
+    else:
+        yield path, node
+
+
+def _targets(node, path: str):
+    """``(path, target)`` of every ``_target_`` in a plain container."""
+    if isinstance(node, dict):
+        if "_target_" in node:
+            yield path, node["_target_"]
+        for key, value in node.items():
+            yield from _targets(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _targets(value, f"{path}[{i}]")
 
 
 @dataclass
@@ -140,8 +171,11 @@ def latest_job(log_dir: str | Path) -> Path:
     return max(jobs, key=lambda p: (p / ".hydra" / "config.yaml").stat().st_mtime)
 
 
-def load_job(folder: str | Path, key: str = "run") -> Job:
-    """Read a job folder's saved config; raise :class:`JobError` if it is not a training job folder."""
+def load_job(folder: str | Path, key: str = "run", rebuilt: tuple[str, ...] | None = REBUILT) -> Job:
+    """Read a job folder's saved config; raise :class:`JobError` if it is not a training job folder, or
+    if the parts ``rebuilt`` (all of it if None, as ``resume=`` rebuilds it all) name code they may not
+    (:func:`seal`). The job's data source reads the files already in its data directory: a job folder
+    never makes a tool download anything."""
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
         raise JobError(
@@ -156,29 +190,34 @@ def load_job(folder: str | Path, key: str = "run") -> Job:
         cfg = OmegaConf.load(folder / ".hydra" / "config.yaml")
     except (OSError, yaml.YAMLError, OmegaConfBaseException) as e:
         raise JobError(f"{key}={folder}: .hydra/config.yaml cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]}).") from None
-    if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
-        raise JobError(f"{key}={folder} is a Hydra job, but not a training job (its config has no model or data).")
-    check_targets(cfg, REBUILT, where=f"{key}={folder}")
+    parts = ("model", "data", "paths")
+    if not isinstance(cfg, DictConfig) or not all(name in cfg and isinstance(cfg._get_node(name), DictConfig) for name in parts):
+        raise JobError(f"{key}={folder} is a Hydra job, but not a training job (its config has no model, data or paths section).")
     with open_dict(cfg):
-        upgrade(cfg)
         cfg.paths.output_dir = str(folder)
+        upgrade(cfg)
+        seal(cfg, rebuilt, where=f"{key}={folder}")
+        source = OmegaConf.select(cfg, "data.source")
+        if isinstance(source, DictConfig):
+            source.mirrors, source.package_index = [], None
     return Job(folder, cfg)
 
 
 def upgrade(cfg: DictConfig) -> None:
-    """A job config written by dae 0.1 in the keys of this version: ``model.cuda_graph`` (the CUDA-graph
-    steps are now ``trainer=gpu``'s class) is dropped, and the VAE's ``beta`` and ``warmup_steps`` move
-    from ``model.net`` to ``model``."""
+    """A job config written by dae 0.1 in the keys of this version. Its LightningModule then was what
+    ``GraphedDenoiser`` is now (``model.cuda_graph`` chose its CUDA-graph steps on a GPU), so a job resumes
+    as it trained; the VAE's ``beta`` and ``warmup_steps`` move from ``model.net`` to its own module."""
     model = cfg.model
-    model.pop("cuda_graph", None)
-    if (
-        model.get("_target_") == "dae.denoiser.Denoiser"
-        and OmegaConf.select(cfg, "model.net._target_") == "dae.models.VariationalAutoencoder"
-    ):
+    if model.get("_target_") != "dae.denoiser.Denoiser" or not isinstance(model.get("net"), DictConfig):
+        return
+    if model.net.get("_target_") == "dae.models.VariationalAutoencoder":
+        model.pop("cuda_graph", None)
         model._target_ = "dae.variational.VariationalDenoiser"
         for name in ("beta", "warmup_steps"):
             if name in model.net:
                 model[name] = model.net.pop(name)
+    elif "cuda_graph" in model:  # dae 0.1's Denoiser with its cuda_graph switch is GraphedDenoiser, with the same switch
+        model._target_ = "dae.speedups.cuda_graphs.GraphedDenoiser"
 
 
 def job_of_checkpoint(ckpt: str | Path) -> Path:

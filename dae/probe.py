@@ -35,6 +35,7 @@ from dae import figures
 from dae.classifier import report
 from dae.cli import one_line_errors, prepare_argv
 from dae.data.datamodule import DenoisingDataModule, fixed_noise
+from dae.errors import ConfigError, integer, number
 from dae.files import write_json, write_text
 from dae.inference import EVAL_BATCH_SIZE, evaluating, in_batches
 from dae.jobs import JobError, build_datamodule, is_sweep, load_job, load_model, sweep_jobs, target
@@ -60,33 +61,33 @@ class ProbeSettings:
         choices = {"inputs": ("noisy", "clean"), "embedding": ("pca", "tsne"), "kernel": KERNELS}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
-                raise ValueError(f"probe.{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}; set probe.{key}=<one of them>.")
-        self.C = _number("C", self.C)
+                raise ConfigError(f"probe.{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}; set probe.{key}=<one of them>.")
+        self.C = _positive("C", self.C)
         if isinstance(self.gamma, str):
             if self.gamma not in ("scale", "auto"):
-                raise ValueError(f"probe.gamma={self.gamma!r} is not 'scale', 'auto' or a positive number; e.g. probe.gamma=scale.")
+                raise ConfigError(f"probe.gamma={self.gamma!r} is not 'scale', 'auto' or a positive number; e.g. probe.gamma=scale.")
         else:
-            self.gamma = _number("gamma", self.gamma)
-        for key, low in (("n_train", 10), ("n_embed", 1), ("batch_size", 1)):
+            self.gamma = _positive("gamma", self.gamma)
+        lows = {"n_train": 10, "n_embed": 1, "batch_size": 1}
+        for key, low in lows.items():
             value = getattr(self, key)
             if key == "batch_size" and value is None:
                 continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            if integer(f"probe.{key}", value) < low:
                 hint = {"n_train": " (default 60000)", "batch_size": f", or null (by device: {EVAL_BATCH_SIZE})"}.get(key, "")
-                raise ValueError(f"probe.{key}={value!r} must be an integer of at least {low}{hint}.")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ValueError(f"probe.seed={self.seed!r} is not an integer; e.g. probe.seed=0.")
+                raise ConfigError(f"probe.{key}={value!r} must be at least {low}{hint}.")
+        integer("probe.seed", self.seed)
         if not isinstance(self.control, bool):
-            raise ValueError(f"probe.control={self.control!r} must be true or false.")
+            raise ConfigError(f"probe.control={self.control!r} must be true or false.")
 
 
 KERNELS = ("linear", "poly", "rbf", "sigmoid")  # scikit-learn's SVC kernels
 
 
-def _number(key: str, value) -> float:
-    """A positive number, or a ValueError naming ``probe.<key>``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"probe.{key}={value!r} must be a positive number; e.g. probe.{key}=1.0.")
+def _positive(key: str, value) -> float:
+    """A positive number, or a ConfigError naming ``probe.<key>``."""
+    if number(f"probe.{key}", value) <= 0:
+        raise ConfigError(f"probe.{key}={value!r} must be a positive number; e.g. probe.{key}=1.0.")
     return float(value)
 
 

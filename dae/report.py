@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -95,14 +96,21 @@ def job_row(folder: Path) -> dict:
         job = load_job(folder)
         accuracies = _json(folder / "classifier_report.json")
         probe = _json(folder / "probe" / "report.json")
+        size = parameters(job)
     except JobError as e:
         return {**row, "status": "unreadable", "error": str(e)}
+    except InstantiationException as e:  # a network its config cannot build
+        return {
+            **row,
+            "status": "unreadable",
+            "error": f"{folder / '.hydra' / 'config.yaml'}: model.net cannot be built ({str(e).splitlines()[0]})",
+        }
     row.update(
         status="ok",
         test_psnr=metrics.get("test/psnr"),
         test_ssim=metrics.get("test/ssim"),
         noisy_psnr=metrics.get("test/noisy_psnr"),
-        parameters=parameters(job),
+        parameters=size,
         epochs=metrics.get("epochs"),
         train_seconds=metrics.get("train_seconds"),
         probe_acc=probe.get("accuracy"),
@@ -204,11 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its event reader logs every file it opens
     if args.verbose:
         os.environ["HYDRA_FULL_ERROR"] = "1"  # what dae.cli reads, as for the Hydra commands
     with one_line_errors():
         rows = report(args.sweep, args.out)
-    print((Path(args.out or args.sweep) / "report.md").read_text())
+    written = Path(args.out or args.sweep).expanduser().resolve() / "report.md"
+    print(written.read_text())
+    print(f"report written to {written} (and report.csv and the figures beside it)")
     for status in ("failed", "unreadable"):
         jobs = [r["job"] for r in rows if r["status"] == status]
         if jobs:

@@ -21,8 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from dae.callbacks import CheckpointOnInterrupt, ReportCallback, TrainingClock
 from dae.cli import one_line_errors, prepare_argv
+from dae.errors import integer
 from dae.files import write_json
-from dae.jobs import JobError, check_targets, load_job
+from dae.jobs import JobError, load_job
 from dae.speedups.allocator import keep_freed_memory
 from dae.sweep import in_sweep, record_failure
 
@@ -75,22 +76,18 @@ def train(cfg: DictConfig, resume_from: str | Path | None = None) -> dict[str, f
 
     Returns the final metrics (``val/...``, ``test/...``).
     """
-    if cfg.get("seed") is not None:
-        if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
-            raise ValueError(f"seed={cfg.seed!r} is not an integer; set seed=<an integer>, e.g. seed=0.")
-        L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(integer("seed", cfg.get("seed")), workers=True)
     datamodule, model, trainer = build(cfg)
     reports = [cb for cb in trainer.callbacks if isinstance(cb, ReportCallback)]
     if resume_from is None:  # a resumed run logged its hyperparameters when it started
-        hp_metrics = [*model.hp_metrics, *(m for cb in reports for m in cb.hp_metrics)]
+        hp_metrics = [*getattr(model, "hp_metrics", ()), *(m for cb in reports for m in cb.hp_metrics)]
         for logger in trainer.loggers:
             logger.log_hyperparams(hyperparameters(cfg), dict.fromkeys(hp_metrics, 0.0))
-    for report in reports:  # e.g. classifier M, loaded or trained before any other process is started
-        report.prepare(trainer, datamodule)
-
     # A resumed run counts the time its checkpoint had trained for (dae.callbacks.TrainingClock) too.
     before = float(torch.load(resume_from, map_location="cpu", weights_only=True).get("train_seconds", 0.0)) if resume_from else 0.0
     with exit_status_on_signals(trainer):
+        for report in reports:  # e.g. classifier M, loaded or trained before any other process is started
+            report.prepare(trainer, datamodule)
         start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
         train_seconds = before + time.perf_counter() - start
@@ -148,8 +145,7 @@ def resumable(cfg: DictConfig) -> tuple[DictConfig, Path]:
     :class:`~dae.jobs.JobError` that says what is missing, before any work."""
     if in_sweep():
         raise JobError(f"resume={cfg.resume} continues one job; run it without -m (one command per job to resume).")
-    job = load_job(cfg.resume, key="resume")
-    check_targets(job.cfg, where=f"resume={job.folder}")  # resuming rebuilds all of it: trainer, callbacks, logger
+    job = load_job(cfg.resume, key="resume", rebuilt=None)  # resuming rebuilds all of it: trainer, callbacks, logger
     checkpoint = job.folder / "checkpoints" / "last.ckpt"
     if not checkpoint.is_file():
         raise JobError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from dae.denoiser import Denoiser
+from dae.errors import ConfigError
 from dae.models.vae import VariationalAutoencoder, kl_divergence
 
 
@@ -24,11 +25,11 @@ class VariationalDenoiser(Denoiser):
     def __init__(self, *args, beta: float = 0.01, warmup_steps: int = 1000, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if not isinstance(self.net, VariationalAutoencoder):
-            raise ValueError(
+            raise ConfigError(
                 f"model.net is a {type(self.net).__name__}; {type(self).__name__} trains a dae.models.VariationalAutoencoder (model=vae)."
             )
         if beta < 0 or warmup_steps < 0:
-            raise ValueError(f"model.beta={beta} and model.warmup_steps={warmup_steps} must be >= 0.")
+            raise ConfigError(f"model.beta={beta} and model.warmup_steps={warmup_steps} must be >= 0.")
         self.beta, self.warmup_steps = float(beta), int(warmup_steps)
 
     def kl_weight(self, step: int) -> float:

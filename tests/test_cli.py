@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from dae.cli import one_line_errors, only_setup, prepare_argv, user_error
+from dae.cli import discard_setup, one_line_errors, prepare_argv, user_error
 from dae.data import DataError
+from dae.errors import ConfigError
 from dae.jobs import JobError
 from tests.conftest import ROOT, fixture_overrides
 
@@ -16,49 +17,86 @@ def test_path_values_with_equals_signs_are_quoted_and_verbose_asks_for_traceback
     monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # and put back as it was after the test
     argv = ["prog", "run=outputs/multirun/t/loss=l1", "ckpt='a=b.ckpt'", "probe.C=3", "run=plain/path", "--verbose"]
     assert prepare_argv(argv) == ["prog", "run='outputs/multirun/t/loss=l1'", "ckpt='a=b.ckpt'", "probe.C=3", "run=plain/path"]
+    assert prepare_argv(["runs=[out/m/t/loss=l1,out/runs/a]", "input=it's=here"]) == [
+        "runs=['out/m/t/loss=l1',out/runs/a]",
+        'input="it\'s=here"',
+    ]
     assert os.environ["HYDRA_FULL_ERROR"] == "1"
 
 
 def test_the_projects_errors_are_found_inside_hydras_wrapping():
     from hydra.errors import InstantiationException
 
-    cause = ValueError("noise.sigma=-1.0 is out of range")
+    cause = ConfigError("noise.sigma=-1.0 is out of range")
     wrapped = InstantiationException("Error in call to target 'dae.noise.Gaussian'")
     wrapped.__cause__ = cause
     assert user_error(wrapped) is cause
     assert user_error(DataError("x")) is not None and user_error(JobError("x")) is not None
     assert user_error(RuntimeError("a bug")) is None
+    assert user_error(ValueError("too many values to unpack")) is None  # a library's ValueError keeps its traceback
+
+
+def setup_folder(folder):
+    """A folder as Hydra leaves it before the job starts: .hydra/'s three files and the job's log."""
+    (folder / ".hydra").mkdir(parents=True)
+    for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+        (folder / ".hydra" / name).write_text("{}")
+    (folder / "app.log").write_text("")
+    return folder
 
 
 def test_one_line_errors_exit_with_the_message_and_remove_a_folder_with_nothing_but_setup(tmp_path, monkeypatch):
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-    job = tmp_path / "job"
-    (job / ".hydra").mkdir(parents=True)
-    (job / ".hydra" / "config.yaml").write_text("{}")
-    (job / "train.log").write_text("")
-    assert only_setup(job)
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    monkeypatch.setattr(HydraConfig, "initialized", staticmethod(lambda: True))
+    monkeypatch.setattr(HydraConfig, "get", staticmethod(lambda: OmegaConf.create({"job": {"name": "app"}})))
+    job = setup_folder(tmp_path / "job")
     with pytest.raises(SystemExit) as exit, one_line_errors(job):
-        raise ValueError("data.batch_size='abc' is not an integer; set data.batch_size=<an integer>.")
-    assert exit.value.code == "error: data.batch_size='abc' is not an integer; set data.batch_size=<an integer>."
+        raise ConfigError("data.batch_size='abc' is not an integer")
+    assert exit.value.code == "error: data.batch_size='abc' is not an integer"
     assert not job.exists()
 
-    kept = tmp_path / "kept"
-    (kept / "checkpoints").mkdir(parents=True)
+    kept = setup_folder(tmp_path / "kept")
+    (kept / "checkpoints").mkdir()
     (kept / "checkpoints" / "last.ckpt").write_text("")
     with pytest.raises(SystemExit), one_line_errors(kept):
         raise DataError("missing")
-    assert (kept / "checkpoints" / "last.ckpt").is_file()  # a folder with work in it is never removed
+    assert (kept / "checkpoints" / "last.ckpt").is_file() and (kept / ".hydra" / "config.yaml").is_file()  # work in it: all kept
 
-    with pytest.raises(RuntimeError), one_line_errors(kept):  # a bug keeps its traceback
+    failed = setup_folder(tmp_path / "failed")
+    with pytest.raises(RuntimeError), one_line_errors(failed):  # a bug keeps its traceback, and the empty set-up goes
         raise RuntimeError("a bug")
+    assert not failed.exists()
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
-    with pytest.raises(ValueError), one_line_errors(kept):  # --verbose: the traceback
-        raise ValueError("bad")
+    verbose = setup_folder(tmp_path / "verbose")
+    with pytest.raises(JobError), one_line_errors(verbose):  # --verbose: the traceback, and no folder left either
+        raise JobError("bad")
+    assert not verbose.exists()
+
+
+def test_a_folder_that_held_something_before_the_command_or_is_where_it_runs_is_never_removed(tmp_path, monkeypatch):
+    import time
+
+    old = setup_folder(tmp_path / "old")
+    then = time.time() - 3600
+    os.utime(old / "app.log", (then, then))  # an earlier command's log
+    discard_setup(old)
+    assert (old / "app.log").is_file()
+    other = setup_folder(tmp_path / "other")
+    (other / "notes.log").write_text("another program's log")
+    discard_setup(other)
+    assert (other / "notes.log").is_file() and (other / ".hydra" / "config.yaml").is_file()
+    here = setup_folder(tmp_path / "here")
+    monkeypatch.chdir(here)
+    discard_setup(here)  # hydra.run.dir=. : the working directory itself
+    assert (here / ".hydra" / "config.yaml").is_file()
 
 
 CASES = [
     ("dae.train", ["noise.sigma=-1"], "error: noise.sigma=-1.0 is out of range: allowed >= 0.0; set noise.sigma=<value in that range>."),
-    ("dae.train", ["seed=abc"], "error: seed='abc' is not an integer; set seed=<an integer>, e.g. seed=0."),
+    ("dae.train", ["seed=abc"], "error: seed='abc' is not an integer; set seed=<an integer>."),
     (
         "dae.probe",
         ["run={tmp}/nowhere"],
@@ -88,24 +126,18 @@ def test_the_error_is_the_last_and_only_thing_printed_and_no_folder_is_left(modu
     assert done.stderr.strip().splitlines()[-1] == last.format(tmp=tmp_path)
     assert "Traceback" not in done.stderr
     outputs = tmp_path / "outputs"
-    assert not outputs.exists() or not [p for p in outputs.rglob("*") if p.is_file()]  # no job folder left behind
+    assert not outputs.exists() or not [
+        p for p in outputs.rglob("*") if p.is_file() or p.name[:2] == "20"
+    ]  # no job folder (<date>_<time>) left
     verbose = subprocess.run(
         [sys.executable, "-m", module, *args, *extra, "--verbose"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
     )
     assert "Traceback" in verbose.stderr
 
 
-def test_a_folder_that_held_something_before_the_command_or_is_where_it_runs_is_never_removed(tmp_path, monkeypatch):
-    import os
-    import time
+def test_a_sigterm_outside_training_still_ends_with_status_143():
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    old = tmp_path / "old"
-    (old / ".hydra").mkdir(parents=True)
-    (old / "train.log").write_text("an earlier command's log")
-    then = time.time() - 3600
-    os.utime(old / "train.log", (then, then))
-    assert not only_setup(old)  # written before this command started
-    here = tmp_path / "here"
-    (here / ".hydra").mkdir(parents=True)
-    monkeypatch.chdir(here)
-    assert not only_setup(here)  # hydra.run.dir=. : the working directory itself
+    with pytest.raises(SystemExit) as exit, one_line_errors():
+        raise SIGTERMException  # Lightning's, a SystemExit with status 0
+    assert exit.value.code == 143

@@ -29,7 +29,15 @@ def test_choice_builds_what_its_group_holds(group, choice, tmp_path, fixture_dat
     elif group == "data":
         assert isinstance(instantiate(node, noise=instantiate(cfg.noise)), DenoisingDataModule)
     elif group == "trainer":
-        assert instantiate(node, logger=False).max_epochs == node.max_epochs
+        declared = compose_train([f"trainer={choice}"], tmp_path).trainer  # the choice's own device, not the fixture's cpu
+        assert declared.accelerator == {"default": "auto", "cpu": "cpu", "gpu": "gpu", "ddp": "gpu", "ddp_cpu": "cpu"}.get(
+            choice, declared.accelerator
+        )
+        if declared.accelerator != "gpu" or torch.cuda.is_available():
+            trainer = instantiate(declared, logger=False)
+            assert trainer.max_epochs == declared.max_epochs and trainer.num_devices == declared.devices
+        trainer = instantiate(node, logger=False)  # on the CPU, as the tests run
+        assert trainer.max_epochs == node.max_epochs and trainer.strategy.root_device.type == "cpu"
     elif group == "noise":
         assert isinstance(instantiate(node), Noise)
     elif group == "loss":
@@ -49,9 +57,29 @@ def test_choice_builds_what_its_group_holds(group, choice, tmp_path, fixture_dat
     [("experiment", p.stem) for p in sorted((CONF / "experiment").glob("*.yaml"))]
     + [("debug", p.stem) for p in sorted((CONF / "debug").glob("*.yaml"))],
 )
-def test_experiment_and_debug_configs_change_what_they_say(group, name, tmp_path):
-    default, cfg = compose_train([], tmp_path), compose_train([f"{group}={name}"], tmp_path)
-    assert cfg != default
+def test_experiment_and_debug_configs_set_what_they_say(group, name, tmp_path):
+    """Every value the file sets is in the composed config, and every group it overrides is that group's choice."""
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{name}.yaml"))
+    cfg = compose_train([f"{group}={name}"], tmp_path)
+    overrides = [item for item in raw.pop("defaults", []) if isinstance(item, dict)]
+    for item in overrides:
+        ((key, choice),) = item.items()
+        group_name = key.split("/")[-1]
+        assert cfg[group_name] == compose_train([f"{group_name}={choice}"], tmp_path)[group_name], key
+    leaves = [(k, v) for k, v in _flat(raw)]
+    assert leaves or overrides
+    for key, value in leaves:
+        assert OmegaConf.select(cfg, key) == value, key
+
+
+def _flat(node: dict, prefix: str = ""):
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def test_every_group_a_user_varies_exists():

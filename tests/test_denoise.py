@@ -139,3 +139,21 @@ def test_folders_broken_links_and_images_over_the_pixel_limit_are_skipped_and_sa
         f"skipped {images / 'large.png'}: DecompressionBombWarning: larger than Pillow's decompression-bomb limit of 500 pixels" in stdout
     )
     assert sorted(p.name for p in out.iterdir()) == ["small.png"]
+
+
+def test_an_output_that_is_a_file_and_float_images_with_nan_are_handled(job, tmp_path, monkeypatch):
+    import dae.denoise
+
+    images, out = tmp_path / "scans", tmp_path / "clean.png"
+    images.mkdir()
+    out.write_text("a file")
+    pixels = (draw_digits(1, seed=4)[0][0] / 255.0).astype(np.float32)
+    pixels[0, 0], pixels[0, 1] = np.nan, np.inf
+    Image.fromarray(pixels).save(images / "holes.tif")
+    with pytest.raises(JobError, match=rf"output={out} is a file; expected a folder"):
+        dae.denoise.run(denoise_cfg(job, images, out))
+    monkeypatch.setattr(dae.denoise, "denoise", lambda model, x, precision=None: x)  # the identity: the I/O alone
+    (written,), _ = dae.denoise.run(denoise_cfg(job, images, tmp_path / "results"))
+    with Image.open(written) as result:
+        values = np.asarray(result)
+    assert result.mode == "F" and np.isfinite(values).all() and values.max() <= 1.0 + 1e-6

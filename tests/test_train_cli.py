@@ -36,7 +36,7 @@ def test_failing_sweep_job_is_recorded_and_the_others_run(fixture_data, tmp_path
     (good,) = [p for p, overrides in folders.items() if "noise.sigma=0.3" in overrides]
     assert (good / "metrics.json").is_file() and not (good / "error.txt").exists()  # the job after the failure ran
     error = (bad / "error.txt").read_text().splitlines()
-    assert error[0] == "ValueError: noise.sigma=-1.0 is out of range: allowed >= 0.0; set noise.sigma=<value in that range>."
+    assert error[0] == "ConfigError: noise.sigma=-1.0 is out of range: allowed >= 0.0; set noise.sigma=<value in that range>."
     assert any("Traceback" in line for line in error)
     assert f"sweep {sweep}: 1 of 2 jobs failed: {bad.name} (see error.txt in each)" in done.stderr
 

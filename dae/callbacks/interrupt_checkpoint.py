@@ -15,10 +15,12 @@ class CheckpointOnInterrupt(L.Callback):
     before the run ends, and prints one line saying where it is and how to resume. ``last.ckpt`` (the
     end of the last full epoch) is left as it was, so ``resume=<job folder>`` still replays the run exactly.
 
-    Lightning stops a run at the next step on SIGTERM (``SIGTERMException``); SIGHUP and SIGUSR1 are
-    passed on to its SIGTERM handler, unless another handler owns them already (Lightning's SLURM
-    auto-requeue owns SIGUSR1 in a SLURM job: it saves its own checkpoint and requeues the job).
-    :attr:`signal` is the signal that stopped the run (``dae.train`` exits with 128 + its number).
+    Lightning stops a run at the next step on SIGTERM (``SIGTERMException``); while training, SIGHUP and
+    SIGUSR1 are passed on to its SIGTERM handler, unless another handler owns them already (Lightning's
+    SLURM auto-requeue owns SIGUSR1 in a SLURM job: it saves its own checkpoint and requeues the job).
+    Outside training (classifier M's, the final validation and test) they keep their default and end the
+    process. :attr:`signal` is the signal that stopped the run (``dae.train`` exits with 128 + its number).
+    A checkpoint that cannot be written (a full disk) is said in the line instead.
     """
 
     def __init__(self, filename: str = "interrupted.ckpt") -> None:
@@ -51,7 +53,11 @@ class CheckpointOnInterrupt(L.Callback):
             return
         folder = Path(trainer.checkpoint_callback.dirpath)
         path = folder / self.filename
-        trainer.save_checkpoint(path)  # written by rank zero; the checkpoint IO writes then renames
+        try:
+            trainer.save_checkpoint(path)  # written by rank zero; the checkpoint IO writes then renames
+            saved = f"saved {path}"
+        except OSError as error:  # raised here, it would end Lightning's shutdown half-way
+            saved = f"could not save {path} ({error})"
         if not trainer.is_global_zero:
             return
         cause = "Ctrl-C" if isinstance(exception, KeyboardInterrupt) else signal.Signals(self.signal or signal.SIGTERM).name
@@ -60,4 +66,4 @@ class CheckpointOnInterrupt(L.Callback):
             if (folder / "last.ckpt").is_file()
             else "no epoch had ended, so there is nothing to resume: start the run again"
         )
-        print(f"\ninterrupted by {cause} at step {trainer.global_step} (epoch {trainer.current_epoch}): saved {path}; {resume}", flush=True)
+        print(f"\ninterrupted by {cause} at step {trainer.global_step} (epoch {trainer.current_epoch}): {saved}; {resume}", flush=True)

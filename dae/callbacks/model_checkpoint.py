@@ -4,6 +4,8 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from dae.errors import ConfigError
+
 
 class BestAndLastCheckpoint(ModelCheckpoint):
     """Lightning's :class:`~lightning.pytorch.callbacks.ModelCheckpoint`, keeping the ``save_top_k``
@@ -25,7 +27,7 @@ class BestAndLastCheckpoint(ModelCheckpoint):
 
     def __init__(self, **kwargs) -> None:
         if "save_last" in kwargs:
-            raise ValueError(
+            raise ConfigError(
                 f"save_last={kwargs['save_last']!r}: {type(self).__name__} always keeps {self.LAST}; remove save_last from its config."
             )
         super().__init__(**kwargs)

@@ -4,6 +4,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from dae.errors import ConfigError
+
 
 class StopOnNonFiniteLoss(L.Callback):
     """Stops training after a step whose loss is NaN or infinite, before a checkpoint can be written
@@ -18,7 +20,7 @@ class StopOnNonFiniteLoss(L.Callback):
 
     def __init__(self, check_every: int = 50) -> None:
         if check_every < 1:
-            raise ValueError(f"callbacks.stop_on_nonfinite_loss.check_every={check_every} must be at least 1 (steps).")
+            raise ConfigError(f"callbacks.stop_on_nonfinite_loss.check_every={check_every} must be at least 1 (steps).")
         self.check_every = check_every
         self.window: torch.Tensor | None = None  # the losses of the steps not yet tested
         self.where: list[tuple[int, int, int]] = []  # (step, epoch, batch) of each value in the window

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from dae.errors import ConfigError
+
 
 def derive_seed(*keys: int) -> int:
     """A well-mixed 63-bit seed from a tuple of integers (``(seed, epoch, step)``, ...)."""
@@ -52,7 +54,7 @@ class EpochBatchSampler(Sampler):
         self, n: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, with_seed: bool = True
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"data.batch_size={batch_size} must be at least 1.")
+            raise ConfigError(f"data.batch_size={batch_size} must be at least 1.")
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
         self.rank, self.world_size, self.with_seed = rank, world_size, with_seed
         self.epoch = 0

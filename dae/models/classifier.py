@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from dae.errors import ConfigError
+
 
 class DigitCNN(nn.Module):
     """Conv 3x3 + BatchNorm + ReLU + MaxPool per stage, then dropout and a linear layer to the classes.
@@ -18,7 +20,7 @@ class DigitCNN(nn.Module):
         super().__init__()
         side = image_size // 2 ** len(channels)
         if side < 1:
-            raise ValueError(f"classifier.net.image_size={image_size} is too small for {len(channels)} pooling stages.")
+            raise ConfigError(f"classifier.net.image_size={image_size} is too small for {len(channels)} pooling stages.")
         layers: list[nn.Module] = []
         prev = 1
         for ch in channels:

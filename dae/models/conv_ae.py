@@ -7,11 +7,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from dae.errors import ConfigError
+
 
 def _check_shape(image_size: int, channels: Sequence[int]) -> int:
     side = image_size // 2 ** len(channels)
     if side < 1 or side * 2 ** len(channels) != image_size:
-        raise ValueError(
+        raise ConfigError(
             f"model.image_size={image_size} cannot be halved {len(channels)} times (one per entry of model.channels={list(channels)}); "
             f"use an image size divisible by {2 ** len(channels)} or fewer channel stages."
         )
@@ -63,7 +65,7 @@ class ConvAutoencoder(nn.Module):
     def __init__(self, in_channels: int = 1, channels: Sequence[int] = (64, 128, 256), latent_dim: int = 128, image_size: int = 32) -> None:
         super().__init__()
         if latent_dim < 1:
-            raise ValueError(f"model.latent_dim={latent_dim} must be a positive integer (default 128).")
+            raise ConfigError(f"model.latent_dim={latent_dim} must be a positive integer (default 128).")
         self.latent_dim = latent_dim
         self.encoder = Encoder(in_channels, channels, latent_dim, image_size)
         self.decoder = Decoder(in_channels, channels, latent_dim, image_size)

@@ -7,6 +7,8 @@ import math
 
 import torch
 
+from dae.errors import ConfigError, number
+
 
 class Noise:
     """Corrupts a batch of images.
@@ -31,7 +33,7 @@ class Noise:
         the parameter itself; a tensor of shape ``(N, 1, 1, 1)`` gives each image of a batch its
         own level (the caller checks its range)."""
         if self.level_name is None:
-            raise ValueError(f"noise {self.name!r} has no level to vary; use a noise with one (gaussian, salt_pepper, speckle, periodic).")
+            raise ConfigError(f"noise {self.name!r} has no level to vary; use a noise with one (gaussian, salt_pepper, speckle, periodic).")
         if not isinstance(level, torch.Tensor):
             return type(self)(**{**self.params(), self.level_name: level})
         noise = copy.copy(self)
@@ -48,15 +50,11 @@ class Noise:
 
 
 def check_range(name: str, value: float, low: float = 0.0, high: float = math.inf) -> float:
-    """Return ``value`` as a float, or raise a ValueError naming the parameter, the value and the range."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(
-            f"noise.{name}={value!r} is not a number; set noise.{name}=<a number>, e.g. noise.{name}={low if low != -math.inf else 0}."
-        )
-    value = float(value)
+    """Return ``value`` as a float, or raise a ConfigError naming the parameter, the value and the range."""
+    value = number(f"noise.{name}", value)
     if not (low <= value <= high) or math.isnan(value):
         allowed = f"[{low}, {high}]" if high != math.inf else f">= {low}"
-        raise ValueError(f"noise.{name}={value} is out of range: allowed {allowed}; set noise.{name}=<value in that range>.")
+        raise ConfigError(f"noise.{name}={value} is out of range: allowed {allowed}; set noise.{name}=<value in that range>.")
     return value
 
 

@@ -1,5 +1,6 @@
 import torch
 
+from dae.errors import ConfigError
 from dae.noise.base import Noise, uniform
 from dae.noise.gaussian import Gaussian
 from dae.noise.periodic import Periodic
@@ -18,22 +19,22 @@ class Mixed(Noise):
 
     def __init__(self, levels: dict[str, list[float]]) -> None:
         if not levels:
-            raise ValueError(
+            raise ConfigError(
                 f"noise.levels is empty: give one or more of {sorted(TYPES)} with a [low, high] range each, e.g. noise.levels.gaussian=[0.1,0.7]."
             )
         self.types, self.ranges = [], []
         for name, bounds in dict(levels).items():
             if name not in TYPES:
-                raise ValueError(f"noise.levels.{name}: unknown noise type; allowed {sorted(TYPES)}.")
+                raise ConfigError(f"noise.levels.{name}: unknown noise type; allowed {sorted(TYPES)}.")
             bounds = list(bounds)
             if len(bounds) != 2 or not float(bounds[0]) <= float(bounds[1]):
-                raise ValueError(f"noise.levels.{name}={bounds} must be [low, high] with low <= high, e.g. noise.levels.{name}=[0.1,0.5].")
+                raise ConfigError(f"noise.levels.{name}={bounds} must be [low, high] with low <= high, e.g. noise.levels.{name}=[0.1,0.5].")
             noise = TYPES[name]()
             for level in bounds:
                 try:
                     noise.at_level(level)  # each end checked against the type's own range
                 except ValueError as err:
-                    raise ValueError(f"noise.levels.{name}={bounds}: {err}") from None
+                    raise ConfigError(f"noise.levels.{name}={bounds}: {err}") from None
             self.types.append(noise)
             self.ranges.append((float(bounds[0]), float(bounds[1])))
 
