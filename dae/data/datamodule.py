@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from dae.data.batches import EpochBatchSampler, TensorBatches
-from dae.data.source import IDXSource
+from dae.data.source import DataError, IDXSource
 from dae.errors import ConfigError, integer, number
 from dae.inference import eval_batch_size
 from dae.noise import Noise
@@ -109,16 +109,13 @@ class DenoisingDataModule(L.LightningDataModule):
         clean_fraction: float = 0.0,
     ) -> None:
         super().__init__()
-        checked = {
-            "batch_size": batch_size,
-            "val_size": val_size,
-            "split_seed": split_seed,
-            "seed": seed,
-            "image_size": image_size,
-            "num_workers": num_workers,
-        }
-        for key, value in {**checked, **({"eval_batch_size": eval_batch_size} if eval_batch_size is not None else {})}.items():
+        integers = dict(
+            batch_size=batch_size, val_size=val_size, split_seed=split_seed, seed=seed, image_size=image_size, num_workers=num_workers
+        )
+        for key, value in integers.items():
             integer(f"data.{key}", value)
+        if eval_batch_size is not None:  # null: chosen by device
+            integer("data.eval_batch_size", eval_batch_size)
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
             raise ConfigError(
                 f"data.batch_size={batch_size} and data.eval_batch_size={eval_batch_size} must be at least 1 (eval_batch_size may be null: chosen by device)."
@@ -190,7 +187,9 @@ class DenoisingDataModule(L.LightningDataModule):
         images = torch.from_numpy(self.source.read(f"{split}_images").copy())
         labels = torch.from_numpy(self.source.read(f"{split}_labels").copy()).long()
         if len(images) != len(labels):
-            raise ConfigError(f"{self.source.name}: {split} has {len(images)} images but {len(labels)} labels.")
+            raise DataError(
+                f"{self.source.name}: {split} has {len(images)} images but {len(labels)} labels; the files do not belong together."
+            )
         pad = self.image_size - images.shape[-1]
         if pad < 0 or pad % 2:
             raise ConfigError(
