@@ -74,3 +74,14 @@ def test_waiting_for_another_process_holding_the_classifier_lock_is_said(fixture
         waiter.join(timeout=30)
     assert f"classifier M: waiting for another process that holds {lock}" in caplog.text
     assert caplog.text.count("waiting for another process") == 1
+
+
+def test_the_classifier_command_prints_ms_report_on_the_clean_test_set(fixture_data, tmp_path, capsys):
+    from dae.classifier import main
+    from tests.conftest import run_app
+
+    data = [o for o in fixture_overrides(*fixture_data) if o.startswith(("paths.", "data.", "classifier."))]
+    run_app(main, *data, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'log'}")
+    out = capsys.readouterr().out
+    assert "Classifier M on the clean test set (200 images):" in out and "weighted avg" in out
+    assert list((tmp_path / "cache" / "classifier").glob("*/model.pt"))  # trained and cached
