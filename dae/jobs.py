@@ -80,7 +80,8 @@ def seal(cfg: DictConfig, keys: tuple[str, ...] | None, where: str) -> None:
             resolved = OmegaConf.to_container(cfg[key], resolve=True) if isinstance(cfg[key], (DictConfig, ListConfig)) else cfg[key]
         except OmegaConfBaseException as e:
             raise JobError(f"{where}: {key} cannot be resolved ({type(e).__name__}: {str(e).splitlines()[0][:200]}).") from None
-        for path, target in _targets(resolved, key):
+        targets = [(path.removesuffix("._target_"), value) for path, value in _leaves(resolved, key) if path.endswith("._target_")]
+        for path, target in targets:
             if not allowed_class(target):
                 raise JobError(
                     f"{where}: {path}._target_={target} is not allowed: a job folder may only name classes of dae, "
@@ -102,18 +103,6 @@ def _leaves(node, path: str):
         yield path, node
 
 
-def _targets(node, path: str):
-    """``(path, target)`` of every ``_target_`` in a plain container."""
-    if isinstance(node, dict):
-        if "_target_" in node:
-            yield path, node["_target_"]
-        for key, value in node.items():
-            yield from _targets(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _targets(value, f"{path}[{i}]")
-
-
 @dataclass
 class Job:
     folder: Path
@@ -132,11 +121,9 @@ class Job:
     def precision(self) -> str:
         """The trainer precision the job ran at (``bf16-mixed``, ``32-true``...): evaluate it at the same.
         Recorded in ``metrics.json`` when it finished; else its config's, as resolved where it is read."""
-        metrics = self.folder / "metrics.json"
-        if metrics.is_file():
-            recorded = json.loads(metrics.read_text()).get("precision")
-            if recorded:
-                return str(recorded)
+        recorded = read_json(self.folder / "metrics.json").get("precision")
+        if recorded:
+            return str(recorded)
         return str(OmegaConf.select(self.cfg, "trainer.precision", default="32-true"))
 
     def checkpoint(self) -> Path:
@@ -149,6 +136,19 @@ class Job:
         raise JobError(
             f"{self.folder} has no checkpoint (looked for {folder}/best-*.ckpt and last.ckpt): the run saved none (fast_dev_run?) or was stopped before its first epoch ended; train it again or pass ckpt=<a checkpoint>."
         )
+
+
+def read_json(path: Path) -> dict:
+    """A job's JSON file as a dict; {} if it is not there; a :class:`JobError` naming it if it cannot be read."""
+    if not path.exists():
+        return {}
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise JobError(f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    if not isinstance(content, dict):
+        raise JobError(f"{path} cannot be read (a JSON {type(content).__name__}, not an object)")
+    return content
 
 
 def is_job(folder: Path) -> bool:

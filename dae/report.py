@@ -26,7 +26,7 @@ from dae import figures
 from dae.cli import one_line_errors
 from dae.files import write_csv, write_text
 from dae.inference import denoise
-from dae.jobs import Job, JobError, build_datamodule, is_sweep, load_job, load_model, sweep_jobs
+from dae.jobs import Job, JobError, build_datamodule, is_sweep, load_job, load_model, read_json, sweep_jobs
 from dae.sweep import ERROR_FILE
 
 log = logging.getLogger(__name__)
@@ -35,19 +35,6 @@ COLUMNS = (
     "job", "status", "test_psnr", "test_ssim", "noisy_psnr", "acc_clean", "acc_noisy", "acc_denoised",
     "acc_reconstructed", "probe_acc", "probe_control", "parameters", "epochs", "train_seconds", "error",
 )  # fmt: skip
-
-
-def _json(path: Path) -> dict:
-    """A job's JSON file as a dict; {} if it is not there; a :class:`JobError` naming it if it cannot be read."""
-    if not path.exists():
-        return {}
-    try:
-        content = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise JobError(f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
-    if not isinstance(content, dict):
-        raise JobError(f"{path} cannot be read (a JSON {type(content).__name__}, not an object)")
-    return content
 
 
 def first_error_line(folder: Path) -> str:
@@ -74,7 +61,7 @@ def validation_losses(folder: Path) -> list[float]:
     if "val/loss" not in events.Tags().get("scalars", []):
         return []
     values = [e.value for e in sorted(events.Scalars("val/loss"), key=lambda e: e.wall_time)]
-    epochs = _json(folder / "metrics.json").get("epochs")
+    epochs = read_json(folder / "metrics.json").get("epochs")
     return values[:epochs] if epochs else values  # after them: the final validation of the best checkpoint
 
 
@@ -88,23 +75,28 @@ def job_row(folder: Path) -> dict:
     """One row of the report: what the job's files say. A job that stopped without ``metrics.json`` is
     ``failed``; one whose files cannot be read (or whose config names code it may not) ``unreadable``,
     with the reason in ``error``."""
+    return _row_and_job(folder)[0]
+
+
+def _row_and_job(folder: Path) -> tuple[dict, Job | None]:
+    """:func:`job_row`, and the loaded job where the row is ``ok`` (None otherwise)."""
     row: dict = {"job": folder.name}  # the folder is named by the overrides
     try:
-        metrics = _json(folder / "metrics.json")
+        metrics = read_json(folder / "metrics.json")
         if not metrics:
-            return {**row, "status": "failed", "error": first_error_line(folder)}
+            return {**row, "status": "failed", "error": first_error_line(folder)}, None
         job = load_job(folder)
-        accuracies = _json(folder / "classifier_report.json")
-        probe = _json(folder / "probe" / "report.json")
+        accuracies = read_json(folder / "classifier_report.json")
+        probe = read_json(folder / "probe" / "report.json")
         size = parameters(job)
     except JobError as e:
-        return {**row, "status": "unreadable", "error": str(e)}
+        return {**row, "status": "unreadable", "error": str(e)}, None
     except InstantiationException as e:  # a network its config cannot build
         return {
             **row,
             "status": "unreadable",
             "error": f"{folder / '.hydra' / 'config.yaml'}: model.net cannot be built ({str(e).splitlines()[0]})",
-        }
+        }, None
     row.update(
         status="ok",
         test_psnr=metrics.get("test/psnr"),
@@ -117,7 +109,7 @@ def job_row(folder: Path) -> dict:
         probe_control=probe.get("control_accuracy"),
         **{f"acc_{name}": accuracies.get(name, {}).get("accuracy") for name in ("clean", "noisy", "denoised", "reconstructed")},
     )
-    return row
+    return row, job
 
 
 def reconstructions(jobs: list[Job], path: Path, title: str) -> Path | None:
@@ -190,14 +182,15 @@ def report(folder: str | Path, out: str | Path | None = None) -> list[dict]:
     job_folders = sweep_jobs(folder)
     if not job_folders:
         raise JobError(f"{folder} is a sweep folder without job folders; expected <sweep>/<overrides>/.hydra/config.yaml.")
-    rows = [job_row(f) for f in job_folders]
+    rows, jobs = zip(*(_row_and_job(f) for f in job_folders))
+    rows = list(rows)
     written = []
     curves = {r["job"]: validation_losses(f) for r, f in zip(rows, job_folders) if r["status"] == "ok"}
     curves = {name: (list(range(1, len(v) + 1)), v) for name, v in curves.items() if v}
     if curves:
         figures.curves(curves, out / "loss_curves.png", xlabel="epoch", ylabel="validation loss", title=folder.name)
         written.append("loss_curves.png")
-    finished = [load_job(f) for r, f in zip(rows, job_folders) if r["status"] == "ok"]
+    finished = [job for job in jobs if job is not None]
     if finished and reconstructions(finished, out / "reconstructions.png", title=folder.name):
         written.append("reconstructions.png")
     write_csv(out / "report.csv", rows, COLUMNS)

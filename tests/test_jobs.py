@@ -199,3 +199,10 @@ def test_a_config_that_is_not_a_training_jobs_is_said_to_be_so(job, tmp_path):
     number = edited(job, tmp_path / "number", lambda c: c.update(model=3))
     with pytest.raises(JobError, match=r"not a training job"):
         load_job(number)
+
+
+def test_a_metrics_file_that_cannot_be_read_is_named(job, tmp_path):
+    folder = shutil.copytree(job, tmp_path / "cut")
+    (folder / "metrics.json").write_text('{"precision": ')
+    with pytest.raises(JobError, match=rf"{folder / 'metrics.json'} cannot be read \(JSONDecodeError"):
+        _ = load_job(folder).precision  # the precision it trained at is read from metrics.json
