@@ -28,13 +28,15 @@ from hydra.utils import instantiate
 from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 
-from dae.classifier import load_or_train
 from dae.cli import one_line_errors, prepare_argv
 from dae.data.datamodule import fixed_noise
-from dae.evaluate import judge
+from dae.errors import ConfigError
 from dae.files import write_csv, write_json, write_text
 from dae.inference import denoise
-from dae.jobs import JobError, is_sweep, load_job, load_model, sweep_jobs
+from dae.jobs import is_sweep, load_job, sweep_jobs
+from dae.loading import load_model
+from dae.scoring.classifier import load_or_train
+from dae.scoring.denoiser import judge
 
 log = logging.getLogger(__name__)
 
@@ -187,12 +189,12 @@ COLUMNS = ("noise", "method", "params", "threshold", "psnr", "ssim", "acc_denois
 def check(cfg: DictConfig) -> None:
     unknown = sorted(set(cfg.methods) - set(METHODS))
     if unknown:
-        raise JobError(f"methods: unknown {unknown}; known: {sorted(METHODS)}. Remove it with ~methods.{unknown[0]}.")
+        raise ConfigError(f"methods: unknown {unknown}; known: {sorted(METHODS)}. Remove it with ~methods.{unknown[0]}.")
     if not cfg.noises:
-        raise JobError("noises is empty: keep at least one noise type (e.g. the default four).")
+        raise ConfigError("noises is empty: keep at least one noise type (e.g. the default four).")
     for key in ("n_val", "n_test", "workers"):
         if int(cfg[key]) < 1:
-            raise JobError(f"{key}={cfg[key]} must be at least 1.")
+            raise ConfigError(f"{key}={cfg[key]} must be at least 1.")
 
 
 def baselines(cfg: DictConfig, out_dir: Path) -> list[dict]:

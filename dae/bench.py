@@ -41,7 +41,7 @@ from dae.files import write_json
 from dae.inference import eval_batch_size
 from dae.speedups.allocator import keep_freed_memory
 from dae.speedups.cuda_graphs import GraphedDenoiser
-from dae.train import build, build_model
+from dae.training import build, build_model
 
 log = logging.getLogger(__name__)
 

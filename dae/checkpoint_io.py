@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from dae.errors import CheckpointWriteError
 from dae.files import write_atomic
 
 # What each "cannot write this file" error means, and its fix.
@@ -21,10 +22,6 @@ FIXES = {
     "raise the limit or put the job on another file system",
 }
 NO_SPACE = set(FIXES)
-
-
-class CheckpointWriteError(OSError):
-    """A checkpoint could not be written (disk full, file too large, quota): the previous one is kept."""
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

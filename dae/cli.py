@@ -2,7 +2,7 @@
 that Hydra would misread.
 
 A tool's error that names a bad value and its fix (a :class:`~dae.errors.ConfigError`, among them a
-:class:`~dae.jobs.JobError`; a :class:`~dae.data.DataError`; a checkpoint that could not be written; a
+:class:`~dae.errors.JobError`; a :class:`~dae.errors.DataError`; a checkpoint that could not be written; a
 non-finite loss) ends the command with that one line, ``error: ...``, and exit status 1, instead of a
 traceback; any other error keeps its traceback. ``--verbose`` (or ``HYDRA_FULL_ERROR=1``) shows the
 traceback of every error. A command stopped by SIGTERM exits with status 143. A command that fails
@@ -21,9 +21,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from dae.checkpoint_io import CheckpointWriteError
-from dae.data import DataError
-from dae.errors import ConfigError
+from dae.errors import CheckpointWriteError, ConfigError, DataError
 
 # Errors the project raises with a message that says what is wrong and how to fix it (JobError is a ConfigError).
 USER_ERRORS = (ConfigError, DataError, CheckpointWriteError, FloatingPointError)

@@ -20,16 +20,15 @@ from pathlib import Path
 
 import hydra
 import numpy as np
-import torch
-import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 
 from dae.cli import one_line_errors, prepare_argv
+from dae.errors import ConfigError
 from dae.files import write_atomic
-from dae.inference import denoise
-from dae.jobs import JobError, load_job, load_model, target
+from dae.jobs import load_job, target
+from dae.loading import load
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ def inputs(path: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
         ]
         return [p for p in named if p.is_file()], skipped
     what = "is a broken link" if path.is_symlink() else "does not exist"
-    raise JobError(f"input={path} {what}; expected an image file or a folder of images ({', '.join(sorted(SUFFIXES))}).")
+    raise ConfigError(f"input={path} {what}; expected an image file or a folder of images ({', '.join(sorted(SUFFIXES))}).")
 
 
 def destinations(files: list[Path], output: Path, overwrite: bool) -> list[Path]:
@@ -72,11 +71,11 @@ def destinations(files: list[Path], output: Path, overwrite: bool) -> list[Path]
             st = target.stat()
             same = identities.get((st.st_dev, st.st_ino))
         if same is not None:
-            raise JobError(
+            raise ConfigError(
                 f"output={output}: {target} is the input {same} (the same file): its result would replace it; choose another output folder."
             )
         if (target.exists() or target.is_symlink()) and not overwrite:
-            raise JobError(
+            raise ConfigError(
                 f"output={output} already holds {target.name}; pass overwrite=true to replace it, or choose an empty output folder."
             )
         targets.append(target)
@@ -125,16 +124,9 @@ def write_image(pixels: np.ndarray, path: Path, mode: str, low: float, high: flo
     return mode
 
 
-def resized(pixels: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
-    """Float pixels resized to ``size`` (width, height) without leaving float."""
-    return np.array(Image.fromarray(pixels.astype(np.float32)).resize(size, resample), dtype=np.float32)  # a writable copy
-
-
-def denoise_files(
-    model, files: list[Path], targets: list[Path], image_size: int, crop: int, invert: bool, precision: str | None
-) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Denoise each file into its target; return the written files and the skipped ones with why."""
-    inner = image_size - 2 * crop
+def denoise_files(denoiser, files: list[Path], targets: list[Path], invert: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Denoise each file into its target with ``denoiser`` (:func:`dae.load`); return the written files
+    and the skipped ones with why."""
     written, skipped = [], []
     for path, out in zip(files, targets):
         try:
@@ -146,34 +138,25 @@ def denoise_files(
             skipped.append((path, f"{type(e).__name__}: {why}"))
             log.warning("%s: skipped (%s)", path, skipped[-1][1])
             continue
-        size = (pixels.shape[1], pixels.shape[0])
-        small = resized(pixels, (inner, inner), Image.BILINEAR)
-        if invert:
-            small = 1.0 - small
-        x = F.pad(torch.from_numpy(small).view(1, 1, inner, inner), (crop,) * 4)
-        y = denoise(model, x, precision=precision)[0, 0, crop : crop + inner, crop : crop + inner].numpy()
-        if invert:
-            y = 1.0 - y
-        write_image(resized(y, size, Image.BICUBIC), out, mode, low, high)
+        write_image(denoiser(pixels, invert=invert), out, mode, low, high)
         written.append(out)
     return written, skipped
 
 
 def run(cfg: DictConfig) -> tuple[list[Path], list[tuple[Path, str]]]:
     if not cfg.get("input") or not cfg.get("output"):
-        raise JobError("input=<image or folder> and output=<folder> are both needed, e.g. input=scans/ output=scans_denoised/.")
+        raise ConfigError("input=<image or folder> and output=<folder> are both needed, e.g. input=scans/ output=scans_denoised/.")
     files, not_images = inputs(Path(cfg.input).expanduser())
     output = Path(cfg.output).expanduser()
     if output.exists() and not output.is_dir():
-        raise JobError(f"output={output} is a file; expected a folder for the results (it is made if it does not exist).")
+        raise ConfigError(f"output={output} is a file; expected a folder for the results (it is made if it does not exist).")
     targets = destinations(files, output, bool(cfg.get("overwrite", False)))
     job = load_job(target(cfg.run, cfg.ckpt, cfg.paths.log_dir))
-    model = load_model(job, cfg.ckpt)  # a bad run or checkpoint fails here, before any file is written
+    denoiser = load(job, cfg.ckpt)  # a bad run or checkpoint fails here, before any file is written
     if not files:
-        raise JobError(f"input={cfg.input} holds no image files ({', '.join(sorted(SUFFIXES))}).")
+        raise ConfigError(f"input={cfg.input} holds no image files ({', '.join(sorted(SUFFIXES))}).")
     output.mkdir(parents=True, exist_ok=True)
-    crop = int(model.hparams.get("crop", 2))
-    written, skipped = denoise_files(model, files, targets, int(job.cfg.data.image_size), crop, bool(cfg.invert), job.precision)
+    written, skipped = denoise_files(denoiser, files, targets, bool(cfg.invert))
     return written, not_images + skipped
 
 

@@ -1,4 +1,8 @@
-"""The project's own error for a bad setting, and the checks of a setting's type that name it."""
+"""The project's own error types, in one place, and the checks of a setting's type that name it.
+
+Each error's message names the bad value, what was expected and the fix; the command-line tools print
+it as one line (dae.cli). Library code raises them too, so a caller can catch the project's errors
+apart from a library's own."""
 
 from __future__ import annotations
 
@@ -6,6 +10,23 @@ from __future__ import annotations
 class ConfigError(ValueError):
     """A setting (a config value, a path, a command-line argument) that cannot work: the message names
     the value, what is allowed and the fix. The command-line tools print it as one line (dae.cli)."""
+
+
+class JobError(ConfigError):
+    """A path that is not a usable job folder, or a checkpoint that does not belong to one."""
+
+
+class ModelFileError(ConfigError):
+    """A trained model that cannot be loaded or exported: a pretrained folder, an exported file or an
+    export's output path, named with what was expected."""
+
+
+class DataError(RuntimeError):
+    """The dataset is missing, incomplete or not the expected one. Training must not start."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, file too large, quota): the previous one is kept."""
 
 
 def integer(key: str, value) -> int:

@@ -24,9 +24,11 @@ from omegaconf import OmegaConf
 
 from dae import figures
 from dae.cli import one_line_errors
+from dae.errors import JobError
 from dae.files import write_csv, write_text
 from dae.inference import denoise
-from dae.jobs import Job, JobError, build_datamodule, is_sweep, load_job, load_model, read_json, sweep_jobs
+from dae.jobs import Job, is_sweep, load_job, read_json, sweep_jobs
+from dae.loading import build_datamodule, load_model
 from dae.sweep import ERROR_FILE
 
 log = logging.getLogger(__name__)

@@ -1,159 +1,21 @@
-"""Train a denoising autoencoder: ``python -m dae.train [overrides]`` (see conf/train.yaml)."""
+"""Train a denoising autoencoder: ``python -m dae.train [overrides]`` (see conf/train.yaml); the work is
+:func:`dae.training.train`."""
 
 from __future__ import annotations
 
 import logging
 import math
-import signal
 import sys
-import time
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import hydra
-import lightning as L
-import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
-from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from dae.callbacks import CheckpointOnInterrupt, ReportCallback, TrainingClock
 from dae.cli import one_line_errors, prepare_argv
-from dae.errors import integer
-from dae.files import write_json
-from dae.jobs import JobError, load_job
 from dae.speedups.allocator import keep_freed_memory
 from dae.sweep import in_sweep, record_failure
+from dae.training import resumable, train
 
 log = logging.getLogger(__name__)
-
-FINAL_KEYS = ("val/psnr", "val/ssim", "val/noisy_psnr", "val/loss", "test/psnr", "test/ssim", "test/noisy_psnr", "test/loss")
-
-
-def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
-    """What the TensorBoard HPARAMS tab lists for a run: the chosen model, loss and noise
-    with their parameters, and the main training knobs."""
-    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    hp: dict[str, Any] = {group: choices.get(group, "?") for group in ("model", "loss", "noise", "scheduler")}
-    for group in ("loss", "noise"):
-        hp.update({f"{group}.{k}": v for k, v in cfg[group].items() if not k.startswith("_")})
-    hp["latent_dim"] = OmegaConf.select(cfg, "model.net.latent_dim")
-    hp["lr"] = OmegaConf.select(cfg, "model.optimizer.lr")
-    hp["batch_size"] = cfg.data.batch_size
-    hp["max_epochs"] = cfg.trainer.max_epochs
-    hp["precision"] = str(cfg.trainer.precision)
-    hp["seed"] = cfg.seed
-    return {k: v for k, v in hp.items() if v is not None}
-
-
-def build_model(cfg: DictConfig) -> L.LightningModule:
-    """The LightningModule with its loss and schedule; ``compile=true`` compiles its network in place
-    (torch.compile: the same state_dict keys, so checkpoints load either way)."""
-    loss = instantiate(cfg.loss)
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None  # scheduler=none is an empty config
-    model = instantiate(cfg.model, loss=loss, scheduler=scheduler)
-    if cfg.get("compile"):
-        model.net.compile()
-    return model
-
-
-def build(cfg: DictConfig):
-    """Instantiate everything from the config, in the order that fails fastest on bad values."""
-    noise = instantiate(cfg.noise)
-    datamodule = instantiate(cfg.data, noise=noise)
-    model = build_model(cfg)
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None] + [TrainingClock()]
-    loggers = [instantiate(c) for c in (cfg.logger or {}).values() if c is not None]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    return datamodule, model, trainer
-
-
-def train(cfg: DictConfig, resume_from: str | Path | None = None) -> dict[str, float]:
-    """Fit (from the checkpoint ``resume_from``, if given), then validate and test the best
-    checkpoint; write ``metrics.json`` in the job folder.
-
-    Returns the final metrics (``val/...``, ``test/...``).
-    """
-    L.seed_everything(integer("seed", cfg.get("seed")), workers=True)
-    datamodule, model, trainer = build(cfg)
-    reports = [cb for cb in trainer.callbacks if isinstance(cb, ReportCallback)]
-    if resume_from is None:  # a resumed run logged its hyperparameters when it started
-        hp_metrics = [*getattr(model, "hp_metrics", ()), *(m for cb in reports for m in cb.hp_metrics)]
-        for logger in trainer.loggers:
-            logger.log_hyperparams(hyperparameters(cfg), dict.fromkeys(hp_metrics, 0.0))
-    # A resumed run counts the time its checkpoint had trained for (dae.callbacks.TrainingClock) too.
-    before = float(torch.load(resume_from, map_location="cpu", weights_only=True).get("train_seconds", 0.0)) if resume_from else 0.0
-    with exit_status_on_signals(trainer):
-        for report in reports:  # e.g. classifier M, loaded or trained before any other process is started
-            report.prepare(trainer, datamodule)
-        start = time.perf_counter()
-        trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
-        train_seconds = before + time.perf_counter() - start
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        ckpt = "best" if best else None  # fast_dev_run saves no checkpoint: judge the weights in memory
-        val = trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
-        test = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]
-    metrics = {k: float(v) for k, v in {**val, **test}.items() if k in FINAL_KEYS}
-    metrics.update(
-        epochs=epochs_done(trainer, best),
-        train_seconds=round(train_seconds, 1),
-        best_checkpoint=best or None,
-        precision=str(trainer.precision),
-    )
-
-    if trainer.is_global_zero:
-        out = Path(cfg.paths.output_dir)
-        write_json(out / "metrics.json", metrics)
-        log.info(
-            "test PSNR %.2f dB (noisy input %.2f dB), SSIM %.4f; results in %s",
-            metrics["test/psnr"],
-            metrics["test/noisy_psnr"],
-            metrics["test/ssim"],
-            out,
-        )
-    return metrics
-
-
-@contextmanager
-def exit_status_on_signals(trainer: L.Trainer):
-    """A run stopped by SIGTERM, SIGHUP or SIGUSR1 (Lightning's ``SIGTERMException``, a ``SystemExit`` with
-    status 0) exits with status 128 + the signal's number, as a process killed by it would: 143 for SIGTERM.
-    dae.callbacks.CheckpointOnInterrupt has saved interrupted.ckpt by then and said how to resume."""
-    try:
-        yield
-    except SIGTERMException:
-        stoppers = [cb for cb in trainer.callbacks if isinstance(cb, CheckpointOnInterrupt) and cb.signal]
-        raise SystemExit(128 + (stoppers[0].signal if stoppers else signal.SIGTERM)) from None
-
-
-def epochs_done(trainer: L.Trainer, best: str) -> int:
-    """Epochs trained. Under ``ddp_spawn`` the loops ran in spawned processes and the trainer here
-    still counts 0 (Lightning sends back the weights, not the loop state), so the count comes from
-    ``last.ckpt``, saved after the last epoch's validation with that epoch's 0-based index."""
-    if trainer.current_epoch or not best:
-        return trainer.current_epoch
-    last = Path(best).parent / "last.ckpt"
-    if not last.is_file():
-        return trainer.current_epoch
-    return int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
-
-
-def resumable(cfg: DictConfig) -> tuple[DictConfig, Path]:
-    """For ``resume=<job folder>``: the job's own saved config and its ``last.ckpt``, or a
-    :class:`~dae.jobs.JobError` that says what is missing, before any work."""
-    if in_sweep():
-        raise JobError(f"resume={cfg.resume} continues one job; run it without -m (one command per job to resume).")
-    job = load_job(cfg.resume, key="resume", rebuilt=None)  # resuming rebuilds all of it: trainer, callbacks, logger
-    checkpoint = job.folder / "checkpoints" / "last.ckpt"
-    if not checkpoint.is_file():
-        raise JobError(
-            f"resume={job.folder} has no checkpoints/last.ckpt: the run stopped before its first epoch ended; start it again without resume."
-        )
-    if (job.folder / "metrics.json").is_file():
-        raise JobError(f"resume={job.folder} has finished (it has metrics.json); nothing to resume. To train longer, start a new run.")
-    return job.cfg, checkpoint
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="train")

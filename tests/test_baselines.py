@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dae.baselines import METHODS, baselines, grid, psnr, tune, zero_threshold
-from dae.jobs import JobError
+from dae.errors import ConfigError
 from dae.noise import Gaussian
 from tests.conftest import compose_app, draw_digits, fixture_overrides
 
@@ -105,6 +105,6 @@ def test_app_writes_tables_per_noise_with_the_autoencoder(fixture_data, job, tmp
 
 def test_unknown_method_is_refused_before_work(tmp_path):
     cfg = compose_app("baselines", ["+methods.deep_magic={}"])
-    with pytest.raises(JobError, match=r"unknown \['deep_magic'\]; known: \['bm3d', 'gaussian', 'identity'"):
+    with pytest.raises(ConfigError, match=r"unknown \['deep_magic'\]; known: \['bm3d', 'gaussian', 'identity'"):
         baselines(cfg, tmp_path)
     assert not list(tmp_path.iterdir())

@@ -8,7 +8,7 @@ from tests.conftest import compose_train, fixture_overrides
 
 
 def test_classifier_is_cached_and_reused(fixture_data, tmp_path, caplog):
-    from dae.classifier import load_or_train
+    from dae.scoring.classifier import load_or_train
 
     cfg = compose_train(fixture_overrides(*fixture_data), tmp_path / "job")
     from hydra.utils import instantiate
@@ -53,8 +53,8 @@ def test_waiting_for_another_process_holding_the_classifier_lock_is_said(fixture
 
     from hydra.utils import instantiate
 
-    from dae.classifier import load_or_train
     from dae.noise import Identity
+    from dae.scoring.classifier import load_or_train
 
     cfg = compose_train(fixture_overrides(*fixture_data), tmp_path / "job")
     dm = instantiate(cfg.data, noise=Identity())

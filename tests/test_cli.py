@@ -7,9 +7,7 @@ import sys
 import pytest
 
 from dae.cli import discard_setup, one_line_errors, prepare_argv, user_error
-from dae.data import DataError
-from dae.errors import ConfigError
-from dae.jobs import JobError
+from dae.errors import ConfigError, DataError, JobError
 from tests.conftest import ROOT, fixture_overrides
 
 

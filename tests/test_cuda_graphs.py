@@ -19,7 +19,7 @@ import dae.speedups.cuda_graphs
 from dae.denoiser import Denoiser
 from dae.models import ConvAutoencoder
 from dae.speedups.cuda_graphs import GraphedDenoiser, StepGraphs, fused_on_gpu
-from dae.train import train
+from dae.training import train
 from tests.conftest import compose_train, fixture_overrides
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -137,7 +137,7 @@ def test_lightning_fit_replays_steps_and_counts_them(train_cfg):
     import lightning as L
     from omegaconf import open_dict
 
-    from dae.train import build
+    from dae.training import build
 
     results = []
     out = train_cfg.paths.output_dir

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from dae.denoise import main
-from dae.jobs import JobError
+from dae.errors import ConfigError
+from dae.loading import TrainedDenoiser
 from tests.conftest import draw_digits, run_app
 
 
@@ -71,7 +72,7 @@ def test_deep_images_are_scaled_by_their_range_and_written_back_in_their_depth(m
     import dae.denoise
 
     seen = []
-    monkeypatch.setattr(dae.denoise, "denoise", lambda model, x, precision=None: seen.append(x) or x)
+    monkeypatch.setattr(TrainedDenoiser, "denoise_batch", lambda self, x: seen.append(x) or x)
     images, out = tmp_path / "scans", tmp_path / "clean"
     images.mkdir()
     digit = draw_digits(1, seed=4)[0][0] / 255.0
@@ -96,14 +97,14 @@ def test_nothing_is_written_onto_an_input_through_links_or_dotted_paths(job, tmp
     Image.fromarray(draw_digits(1, seed=3)[0][0]).save(out / "a.png")
     (images / "a.png").symlink_to(out / "a.png")  # an input that is a link into the output folder
     before = (out / "a.png").read_bytes()
-    with pytest.raises(JobError, match=rf"{out / 'a.png'} is the input {images / 'a.png'} \(the same file\)"):
+    with pytest.raises(ConfigError, match=rf"{out / 'a.png'} is the input {images / 'a.png'} \(the same file\)"):
         run(denoise_cfg(job, images, out, "overwrite=true"))
     (images / "a.png").unlink()
     os.link(out / "a.png", images / "b.png")  # a hard link: another name, the same file
     os.link(out / "a.png", out / "b.png")
-    with pytest.raises(JobError, match=r"is the input .*b.png \(the same file\)"):
+    with pytest.raises(ConfigError, match=r"is the input .*b.png \(the same file\)"):
         run(denoise_cfg(job, images, out, "overwrite=true"))
-    with pytest.raises(JobError, match=r"is the input"):
+    with pytest.raises(ConfigError, match=r"is the input"):
         run(denoise_cfg(job, images, images.parent / "scans" / ".." / "scans", "overwrite=true"))  # the input folder, spelled otherwise
     assert (out / "a.png").read_bytes() == before
 
@@ -116,7 +117,7 @@ def test_an_existing_result_is_replaced_only_with_overwrite(job, tmp_path):
     Image.fromarray(draw_digits(1, seed=3)[0][0]).save(images / "a.png")
     run(denoise_cfg(job, images, out))
     first = (out / "a.png").stat().st_mtime_ns
-    with pytest.raises(JobError, match=r"already holds a.png; pass overwrite=true to replace it"):
+    with pytest.raises(ConfigError, match=r"already holds a.png; pass overwrite=true to replace it"):
         run(denoise_cfg(job, images, out))
     assert (out / "a.png").stat().st_mtime_ns == first
     assert run(denoise_cfg(job, images, out, "overwrite=true"))[0] == [out / "a.png"]
@@ -150,9 +151,9 @@ def test_an_output_that_is_a_file_and_float_images_with_nan_are_handled(job, tmp
     pixels = (draw_digits(1, seed=4)[0][0] / 255.0).astype(np.float32)
     pixels[0, 0], pixels[0, 1] = np.nan, np.inf
     Image.fromarray(pixels).save(images / "holes.tif")
-    with pytest.raises(JobError, match=rf"output={out} is a file; expected a folder"):
+    with pytest.raises(ConfigError, match=rf"output={out} is a file; expected a folder"):
         dae.denoise.run(denoise_cfg(job, images, out))
-    monkeypatch.setattr(dae.denoise, "denoise", lambda model, x, precision=None: x)  # the identity: the I/O alone
+    monkeypatch.setattr(TrainedDenoiser, "denoise_batch", lambda self, x: x)  # the identity: the I/O alone
     (written,), _ = dae.denoise.run(denoise_cfg(job, images, tmp_path / "results"))
     with Image.open(written) as result:
         values = np.asarray(result)

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from dae.jobs import JobError
+from dae.errors import JobError
 from tests.conftest import compose_app
 
 INPUTS = {"clean", "noisy", "denoised", "reconstructed"}
@@ -27,9 +27,10 @@ def test_evaluate_rewrites_the_report(job_copy, fixture_data):
 def test_a_run_is_judged_at_its_own_precision_everywhere(job_copy, fixture_data):
     """Figures made outside the run (levels, cross-noise, baselines, reports) use the precision the
     run trained and tested at, so its own noise gives its own test PSNR."""
-    from dae.classifier import load_or_train
-    from dae.evaluate import on_noise
-    from dae.jobs import build_datamodule, load_job, load_model
+    from dae.jobs import load_job
+    from dae.loading import build_datamodule, load_model
+    from dae.scoring.classifier import load_or_train
+    from dae.scoring.denoiser import on_noise
 
     loaded = load_job(job_copy)
     model, dm = load_model(loaded), build_datamodule(loaded)
@@ -57,11 +58,11 @@ def test_evaluate_at_several_levels_without_retraining(job_copy, fixture_data):
 
 
 def test_evaluate_levels_out_of_range_fail_before_work(job, fixture_data):
+    from dae.errors import ConfigError
     from dae.evaluate import evaluate
-    from dae.jobs import JobError
 
     cfg = compose_app("evaluate", [f"run={job}", f"paths.data_dir={fixture_data[0]}", "levels=[0.1,-2]"])
-    with pytest.raises(JobError, match=r"levels=\[0.1, -2\]: noise.sigma=-2.0 is out of range"):
+    with pytest.raises(ConfigError, match=r"levels=\[0.1, -2\]: noise.sigma=-2.0 is out of range"):
         evaluate(cfg)
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from dae.train import build, train
+from dae.training import build, train
 
 
 class CtrlC(L.Callback):

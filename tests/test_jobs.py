@@ -5,7 +5,9 @@ import time
 
 import pytest
 
-from dae.jobs import JobError, job_of_checkpoint, latest_job, load_job, load_model, target
+from dae.errors import JobError
+from dae.jobs import job_of_checkpoint, latest_job, load_job, target
+from dae.loading import load_model
 
 
 def test_a_job_folder_loads_with_its_config_checkpoint_and_precision(job):
@@ -64,7 +66,7 @@ def test_a_job_folder_naming_other_code_is_refused_before_anything_is_built(key,
 
 
 def test_only_classes_of_the_allowed_modules_pass(monkeypatch):
-    from dae.jobs import allowed_class
+    from dae.trust import allowed_class
 
     monkeypatch.delenv("DAE_TRUSTED_MODULES", raising=False)
     assert not allowed_class("tests.helpers.RankDigest")
@@ -84,7 +86,7 @@ def test_only_classes_of_the_allowed_modules_pass(monkeypatch):
 def test_every_tool_that_rebuilds_a_job_refuses_it(job, fixture_data, tmp_path):
     """evaluate, probe, denoise, report and resume=: the same one-line refusal, before any work."""
     from dae.report import job_row
-    from dae.train import resumable
+    from dae.training import resumable
     from tests.conftest import compose_app
 
     folder = poisoned(job, tmp_path / "received", "model", "dae.files.write_text", [str(tmp_path / "x"), "pwned"])
@@ -160,7 +162,7 @@ def test_interpolations_cannot_smuggle_a_target_or_call_other_resolvers(job, tmp
 
 
 def test_a_class_an_allowed_module_merely_imports_is_refused():
-    from dae.jobs import allowed_class
+    from dae.trust import allowed_class
 
     assert not allowed_class("dae.data.source.subprocess.Popen")
     assert not allowed_class("dae.speedups.allocator.ctypes.CDLL")

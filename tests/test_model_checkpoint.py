@@ -7,7 +7,7 @@ import torch
 from omegaconf import open_dict
 
 from dae.callbacks import BestAndLastCheckpoint
-from dae.train import train
+from dae.training import train
 
 
 def test_last_checkpoint_follows_every_epoch_and_shares_the_best_ones_file(train_cfg):

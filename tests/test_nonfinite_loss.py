@@ -7,7 +7,7 @@ import torch
 from omegaconf import open_dict
 
 from dae.denoiser import Denoiser
-from dae.train import train
+from dae.training import train
 
 
 def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(train_cfg, monkeypatch):

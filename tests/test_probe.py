@@ -11,14 +11,14 @@ from tests.conftest import CONF, compose_app, run_module
 
 
 def test_probe_defaults_match_the_probe_config():
-    from dae.probe import ProbeSettings
+    from dae.scoring.probe import ProbeSettings
 
     assert OmegaConf.to_container(OmegaConf.load(CONF / "probe.yaml").probe) == ProbeSettings().__dict__
 
 
 @pytest.mark.parametrize("bad", [{"inputs": "blurry"}, {"embedding": "umap"}, {"n_train": 5}, {"batch_size": 0}])
 def test_bad_probe_settings_name_the_value(bad):
-    from dae.probe import ProbeSettings
+    from dae.scoring.probe import ProbeSettings
 
     ((key, value),) = bad.items()
     with pytest.raises(ValueError, match=rf"probe\.{key}={value!r}"):
@@ -101,7 +101,7 @@ def test_control_prediction_split_over_two_processes_keeps_order():
     from joblib.externals.loky import get_reusable_executor
     from sklearn.svm import SVC
 
-    from dae.probe import predict_in_two
+    from dae.scoring.probe import predict_in_two
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(301, 5))

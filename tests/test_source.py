@@ -193,7 +193,7 @@ def test_a_file_without_any_checksum_is_refused():
 @pytest.mark.parametrize("dataset", ["fashion_mnist", "kmnist"])
 def test_other_datasets_train_unchanged_on_a_fixture(dataset, tmp_path):
     """data=fashion_mnist / data=kmnist with fixture files (no network): the whole run works as with MNIST."""
-    from dae.train import train
+    from dae.training import train
     from tests.conftest import compose_train
 
     write_fixture(tmp_path / dataset, gz=True)

@@ -7,7 +7,7 @@ import pytest
 from omegaconf import open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from dae.train import train
+from dae.training import train
 
 METRIC_KEYS = {"val/psnr", "val/ssim", "test/psnr", "test/ssim", "test/noisy_psnr", "test/loss"}
 
@@ -77,7 +77,7 @@ def test_hparams_session_lists_the_axes(train_cfg):
 
 
 def test_bad_data_stops_before_training(train_cfg, tmp_path):
-    from dae.data import DataError
+    from dae.errors import DataError
 
     with open_dict(train_cfg):
         train_cfg.data.source.files.train_labels.md5 = "0" * 32
@@ -181,8 +181,8 @@ def test_out_of_range_level_fails_before_any_work(overrides, message, tmp_path, 
 def test_resume_needs_a_job_folder_with_a_checkpoint_and_no_metrics(job, tmp_path):
     import shutil
 
-    from dae.jobs import JobError
-    from dae.train import resumable
+    from dae.errors import JobError
+    from dae.training import resumable
     from tests.conftest import compose_app
 
     def error(folder) -> str:

@@ -10,9 +10,9 @@ from omegaconf import DictConfig
 
 from dae.callbacks.base import ReportCallback
 from dae.callbacks.common import tensorboard
-from dae.classifier import load_or_train, predict, report
 from dae.files import write_json, write_text
 from dae.inference import denoise
+from dae.scoring.classifier import load_or_train, predict, report
 
 log = logging.getLogger(__name__)
 

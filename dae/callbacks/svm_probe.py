@@ -3,7 +3,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from dae.callbacks.base import ReportCallback
 from dae.callbacks.common import tensorboard
-from dae.probe import ProbeSettings, run_probe
+from dae.scoring.probe import ProbeSettings, run_probe
 
 
 class SVMProbe(ReportCallback):

@@ -31,17 +31,13 @@ from pathlib import Path
 import numpy as np
 
 from dae.data import idx
-from dae.errors import ConfigError
+from dae.errors import ConfigError, DataError
 from dae.files import write_atomic
 
 log = logging.getLogger(__name__)
 
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 FIX = "delete it and run again to fetch a fresh copy, or point DAE_DATA_DIR (or data.source.data_dir=...) at a folder with good copies"
-
-
-class DataError(RuntimeError):
-    """The dataset is missing, incomplete or not the expected one. Training must not start."""
 
 
 class IDXSource:

@@ -26,12 +26,13 @@ from torch.utils.data import DataLoader
 
 import dae  # noqa: F401  (registers the config resolvers)
 from dae import figures
-from dae.classifier import fit, predict
 from dae.data.batches import EpochBatchSampler, TensorBatches
 from dae.data.datamodule import Images, fixed_noise, to_unit
 from dae.files import write_csv, write_text
 from dae.inference import denoise, eval_batch_size
-from dae.jobs import build_datamodule, load_job, load_model
+from dae.jobs import load_job
+from dae.loading import build_datamodule, load_model
+from dae.scoring.classifier import fit, predict
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = {"clean": (), "noisy": ("noisy",), "denoised": ("denoised",), "both": ("noisy", "denoised")}

@@ -18,10 +18,11 @@ from hydra.utils import instantiate
 
 import dae  # noqa: F401  (registers the config resolvers)
 from dae import figures
-from dae.classifier import load_or_train
-from dae.evaluate import on_noise
 from dae.files import write_csv, write_text
-from dae.jobs import build_datamodule, load_job, load_model
+from dae.jobs import load_job
+from dae.loading import build_datamodule, load_model
+from dae.scoring.classifier import load_or_train
+from dae.scoring.denoiser import on_noise
 
 HERE = Path(__file__).resolve().parent
 TEST_NOISES = ["gaussian", "salt_pepper", "speckle", "periodic"]

@@ -18,9 +18,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dae.classifier import predict
 from dae.inference import denoise
-from dae.jobs import build_datamodule, load_job, load_model
+from dae.jobs import load_job
+from dae.loading import build_datamodule, load_model
+from dae.scoring.classifier import predict
 
 VARIANTS = (("bn", True, ""), ("nobn", False, ""), ("bn+shift", True, "shift"), ("bn+shift+blur", True, "shift+blur"))
 

@@ -16,9 +16,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from dae.classifier import predict
-from dae.jobs import build_datamodule, load_job
+from dae.jobs import load_job
+from dae.loading import build_datamodule
 from dae.models import DigitCNN
+from dae.scoring.classifier import predict
 
 
 def train(folder: str, epochs: int, channels: tuple[int, ...], batch: int = 128, lr: float = 3e-3) -> float:

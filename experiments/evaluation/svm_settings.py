@@ -27,8 +27,9 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler, normalize
 from sklearn.svm import SVC
 
-from dae.jobs import build_datamodule, load_job, load_model
-from dae.probe import ProbeSettings, encode, probe_inputs
+from dae.jobs import load_job
+from dae.loading import build_datamodule, load_model
+from dae.scoring.probe import ProbeSettings, encode, probe_inputs
 
 SCALINGS = ("standard", "l2", "raw", "raw_l2", "whiten")  # and pca<k>
 KERNELS = {

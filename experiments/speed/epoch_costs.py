@@ -18,7 +18,7 @@ import torch
 from train_config import train_config
 
 from dae.callbacks import ReconstructionGrid
-from dae.train import build
+from dae.training import build
 
 REPEATS = 5
 

@@ -95,7 +95,7 @@ def loop_cost(rounds: int = 3) -> None:
     import lightning as L
     from train_config import NO_CALLBACKS, train_config
 
-    from dae.train import build
+    from dae.training import build
 
     class EpochClock(L.Callback):
         def on_train_epoch_start(self, trainer, pl_module) -> None:

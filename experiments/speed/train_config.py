@@ -47,7 +47,7 @@ def warmed_up(overrides: list[str], prefix: str):
     epoch of ``Trainer.fit`` (allocations, kernel choices, CUDA graph capture). Raise
     ``trainer.fit_loop.max_epochs`` and call ``trainer.fit`` again for the epochs to study; that call
     builds the optimizer again and, with ``trainer=gpu``, captures the graphs again (a few steps' time)."""
-    from dae.train import build
+    from dae.training import build
 
     datamodule, model, trainer = build(train_config(["trainer.max_epochs=1", *overrides], prefix=prefix))
     trainer.fit(model, datamodule=datamodule)

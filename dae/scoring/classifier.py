@@ -1,0 +1,167 @@
+"""Classifier M: trained once on clean digits, cached, and used to judge denoised images: train, cache,
+predict, report.
+
+Every run and sweep job loads the cached copy (``python -m dae.classifier`` trains or refreshes it); the
+cache key is a hash of the classifier's config and of the dataset's checksums and split, so a change to
+either trains a new one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Callable
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from sklearn.metrics import classification_report
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from dae.data import DenoisingDataModule, IDXSource
+from dae.files import write_atomic, write_json
+from dae.inference import evaluating, in_batches
+from dae.noise import Identity
+from dae.optim import configure_optimizers
+
+log = logging.getLogger(__name__)
+
+
+class ClassifierModule(L.LightningModule):
+    """Trains ``net`` with cross-entropy on the clean images of (noisy, clean, label) batches."""
+
+    def __init__(self, net: nn.Module, optimizer: Callable[..., torch.optim.Optimizer], lr: float) -> None:
+        super().__init__()
+        self.net, self.optimizer, self.lr = net, optimizer, lr
+        self.val_acc = MulticlassAccuracy(num_classes=10, average="micro")
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        _, clean, labels = batch
+        loss = nn.functional.cross_entropy(self.net(clean), labels)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        _, clean, labels = batch
+        self.val_acc.update(self.net(clean), labels)
+        self.log("val/acc", self.val_acc, prog_bar=True)
+
+    def configure_optimizers(self):
+        return configure_optimizers(self, partial(self.optimizer, lr=self.lr), partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=self.lr))
+
+
+def cache_key(cfg: DictConfig, source: IDXSource, val_size: int, split_seed: int, image_size: int) -> str:
+    """A hash of everything that defines the trained classifier."""
+    identity = {
+        "classifier": OmegaConf.to_container(cfg, resolve=True),
+        "data": source.checksums(),
+        "split": [val_size, split_seed, image_size],
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock, so that parallel sweep jobs train the classifier once and the rest wait
+    (saying so in one line)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("classifier M: waiting for another process that holds %s (it is training or loading M)", path)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def predict(net: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu", batch_size: int | None = None) -> np.ndarray:
+    """Predicted labels for [0, 1] images, computed in batches on ``device``."""
+    with evaluating(net):
+        return in_batches(lambda x: net(x).argmax(1), images, device, batch_size).long().numpy()
+
+
+def report(labels: np.ndarray, predicted: np.ndarray) -> tuple[dict, str]:
+    """scikit-learn's classification report, as a dict and as text."""
+    names = [str(d) for d in range(10)]
+    kwargs = dict(labels=list(range(10)), target_names=names, digits=4, zero_division=0)
+    return classification_report(labels, predicted, output_dict=True, **kwargs), classification_report(labels, predicted, **kwargs)
+
+
+def clean_data(cfg: DictConfig, datamodule: DenoisingDataModule) -> DenoisingDataModule:
+    """The dataset of ``datamodule`` (source, split, image size), without noise, in M's batches."""
+    data = DenoisingDataModule(
+        datamodule.source,
+        Identity(),
+        batch_size=cfg.batch_size,
+        val_size=datamodule.val_size,
+        split_seed=datamodule.split_seed,
+        seed=cfg.seed,
+        image_size=datamodule.image_size,
+    )
+    data.prepare_data()  # M may be trained before the run's own data module has fetched the files
+    data.setup()
+    return data
+
+
+def fit(cfg: DictConfig, data: DenoisingDataModule, accelerator: str = "auto") -> nn.Module:
+    """A classifier of config ``cfg`` trained on the clean training images of ``data``; returned in
+    eval mode, on the CPU."""
+    # Seeded before its weights are drawn, so M is the same whoever trains it (dae.classifier or the
+    # first training run); the caller's random state is left as it was.
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed)
+        module = ClassifierModule(instantiate(cfg.net), instantiate(cfg.optimizer), cfg.lr)
+        trainer = L.Trainer(
+            max_epochs=cfg.max_epochs,
+            accelerator=accelerator,
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+        )
+        trainer.fit(module, datamodule=data)
+    return module.net.cpu().eval()
+
+
+def load_or_train(
+    cfg: DictConfig, datamodule: DenoisingDataModule, cache_dir: str | Path, refresh: bool = False, accelerator: str = "auto"
+) -> nn.Module:
+    """Classifier M for this config and dataset: from the cache, or trained now and cached.
+
+    ``datamodule`` supplies the dataset (its source, split and image size); M trains on the
+    clean training split. Returns the network in eval mode, on the CPU.
+    """
+    key = cache_key(cfg, datamodule.source, datamodule.val_size, datamodule.split_seed, datamodule.image_size)
+    folder = Path(cache_dir) / "classifier" / key
+    weights = folder / "model.pt"
+    with _locked(folder.with_suffix(".lock")):
+        if weights.is_file() and not refresh:
+            net = instantiate(cfg.net)
+            net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            log.info("classifier M: loaded from %s", weights)
+            return net.eval()
+        log.info("classifier M: training (%d epochs) into %s", cfg.max_epochs, folder)
+        data = clean_data(cfg, datamodule)
+        net = fit(cfg, data, accelerator)
+        _, clean, labels = data.images("test")
+        clean_report, text = report(labels.numpy(), predict(net, clean))
+        buffer = io.BytesIO()
+        torch.save(net.state_dict(), buffer)
+        write_json(folder / "report.json", {"clean": clean_report, "config": OmegaConf.to_container(cfg, resolve=True)})
+        write_atomic(folder / "report.txt", text.encode())
+        write_atomic(weights, buffer.getvalue())
+        log.info("classifier M: clean test accuracy %.4f; saved to %s", clean_report["accuracy"], weights)
+    return net
