@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from dae.baselines import METHODS, baselines, grid, psnr, tune, zero_threshold
+from dae.baselines import baselines
+from dae.classical import METHODS, grid, psnr, tune, zero_threshold
 from dae.errors import ConfigError
 from dae.noise import Gaussian
 from tests.conftest import compose_app, draw_digits, fixture_overrides
@@ -108,3 +109,16 @@ def test_unknown_method_is_refused_before_work(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown \['deep_magic'\]; known: \['bm3d', 'gaussian', 'identity'"):
         baselines(cfg, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_methods_of_the_baselines_extra_name_it_when_it_is_missing(monkeypatch):
+    """Without scikit-image and bm3d (the base install), python -m dae.baselines says which extra to install."""
+    import importlib.util
+
+    from dae.classical import check_installed
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("skimage", "bm3d") else real(name, *a))
+    check_installed(["identity", "median", "gaussian"])  # scipy's filters need no extra
+    with pytest.raises(ConfigError, match=r"methods \['bm3d', 'wavelet'\] need bm3d, skimage, .*pip install -e \"\.\[baselines\]\""):
+        check_installed(["median", "wavelet", "bm3d"])

@@ -22,7 +22,6 @@ from dae.speedups.cuda_graphs import GraphedDenoiser, StepGraphs, fused_on_gpu
 from dae.training import train
 from tests.conftest import compose_train, fixture_overrides
 
-gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 GRAPHED = "model._target_=dae.speedups.cuda_graphs.GraphedDenoiser"
 
 
@@ -69,7 +68,7 @@ def close(a: torch.Tensor, b: torch.Tensor, tolerance: float) -> bool:
     return float((a.float() - b.float()).norm()) <= tolerance * max(float(a.float().norm()), 1e-12)
 
 
-@gpu
+@pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [None, torch.bfloat16], ids=["float32", "bf16-autocast"])
 def test_graphed_training_steps_match_eager_ones(dtype, exact_float32):
     generator = torch.Generator("cuda").manual_seed(0)
@@ -93,7 +92,7 @@ def test_graphed_training_steps_match_eager_ones(dtype, exact_float32):
         assert torch.allclose(eager(x), graphed(x), atol=tolerance)
 
 
-@gpu
+@pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [None, torch.bfloat16], ids=["float32", "bf16-autocast"])
 def test_step_graphs_match_eager_steps_under_a_schedule(dtype, exact_float32):
     """StepGraphs replays forward, loss and backward and leaves the gradients in .grad for the optimizer;
@@ -129,7 +128,7 @@ def test_step_graphs_match_eager_steps_under_a_schedule(dtype, exact_float32):
         assert close(a, b, tolerance) if a.is_floating_point() else torch.equal(a, b), name  # weights, BatchNorm statistics and counts
 
 
-@gpu
+@pytest.mark.gpu
 def test_lightning_fit_replays_steps_and_counts_them(train_cfg):
     """Trainer.fit on the GPU with StepGraphs (manual optimization): Lightning counts every step, the
     optimizer and schedule update the weights from the replayed gradients, and the result matches the
@@ -162,7 +161,7 @@ def test_lightning_fit_replays_steps_and_counts_them(train_cfg):
     assert psnr == pytest.approx(eager_psnr, abs=0.05)
 
 
-@gpu
+@pytest.mark.gpu
 def test_capture_survives_a_thread_pinning_memory():
     """A DataLoader with ``pin_memory=True`` (the bench's tutorial mode) keeps a thread allocating pinned
     memory while a step may be captured. The capture must neither fail nor break that thread: StepGraphs

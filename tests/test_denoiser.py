@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 from dae.denoiser import Denoiser
 from dae.models import ConvAutoencoder
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
 def small(cls=Denoiser, **kwargs) -> Denoiser:

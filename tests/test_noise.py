@@ -17,7 +17,7 @@ from tests.conftest import CONF
 CONFIGS = sorted((CONF / "noise").glob("*.yaml"))
 NOISES = [instantiate(OmegaConf.load(path)) for path in CONFIGS]
 IDS = [path.stem for path in CONFIGS]
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
 def batch(device="cpu", n=64, value=None):
