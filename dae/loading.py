@@ -182,5 +182,5 @@ def from_job(job: Job, ckpt: str | Path | None = None, device: str | torch.devic
     ``ckpt`` (default: the best checkpoint), run at the job's precision."""
     module = load_model(job, ckpt).to(device)
     crop = int(module.hparams.get("crop", 2))
-    model = DigitDenoiser(module.net, crop, int(job.cfg.data.image_size) - 2 * crop)
+    model = DigitDenoiser(module.net, crop, int(job.cfg.data.image_size) - 2 * crop, module.memory_format)
     return TrainedDenoiser(model, job.folder, model.digit_size, job.precision, job, module)

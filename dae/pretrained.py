@@ -48,12 +48,13 @@ class DigitDenoiser(nn.Module):
     ``digit_size`` x ``digit_size`` as ``(N, 1, H, W)`` and returns the denoised digits, the same shape;
     :meth:`encode` returns their latent vectors. What exports and ``dae.load`` run."""
 
-    def __init__(self, net: nn.Module, padding: int = 2, digit_size: int = 28) -> None:
+    def __init__(self, net: nn.Module, padding: int = 2, digit_size: int = 28, memory_format=torch.contiguous_format) -> None:
         super().__init__()
         self.net, self.padding, self.digit_size = net, int(padding), int(digit_size)
+        self.memory_format = memory_format  # a trained LightningModule's (channels-last): the same kernels, the same numbers
 
     def to_net(self, digits: torch.Tensor) -> torch.Tensor:
-        return F.pad(digits, (self.padding,) * 4) * 2 - 1
+        return (F.pad(digits, (self.padding,) * 4) * 2 - 1).contiguous(memory_format=self.memory_format)
 
     def forward(self, digits: torch.Tensor) -> torch.Tensor:
         out = self.net(self.to_net(digits)).add(1).div(2).clamp(0, 1)

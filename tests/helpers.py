@@ -38,3 +38,33 @@ class SendSignal(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.signum)
+
+
+def job_with_model(job: Path, folder: Path, model: str, lightning_module: str | None = None) -> Path:
+    """A copy of the finished ``job`` whose network is ``conf/model/<model>.yaml``'s (its LightningModule
+    ``lightning_module`` if given, e.g. the GPU's GraphedDenoiser), with freshly drawn weights saved as its
+    only checkpoint: a job folder of that architecture without training one."""
+    import shutil
+
+    import torch
+    import yaml
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    shutil.copytree(job, folder)
+    config = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())
+    GlobalHydra.instance().clear()
+    with initialize_config_module(version_base="1.3", config_module="dae.conf"):
+        composed = compose("train", overrides=[f"model={model}", "data.image_size=32"])
+    config["model"] = OmegaConf.to_container(composed.model, resolve=True)
+    if lightning_module:
+        config["model"]["_target_"] = lightning_module
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    shutil.rmtree(folder / "checkpoints")
+    (folder / "checkpoints").mkdir()
+    torch.manual_seed(0)
+    module = instantiate(OmegaConf.create(config["model"]), loss=torch.nn.L1Loss(), scheduler=None)
+    torch.save({"state_dict": module.state_dict(), "epoch": 0}, folder / "checkpoints" / "last.ckpt")
+    return folder
