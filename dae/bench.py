@@ -45,7 +45,7 @@ from dae.training import build, build_model
 
 log = logging.getLogger(__name__)
 
-MODES = ("bare", "project", "tutorial")
+MODES = ("bare", "project", "tutorial", "inference")  # inference: dae/inference_speed.py
 AUTOCAST = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
@@ -256,9 +256,11 @@ def bench(cfg: DictConfig, out_dir: Path) -> dict:
     steps, repeats = cfg.bench.steps, cfg.bench.repeats
     # A process's first seconds of training run slower (allocator, kernel choices, clocks):
     # whichever mode came first would pay for them, so an untimed bare run goes before all.
-    bare(cfg, datamodule, device, cfg.bench.warmup_steps, 0)
+    training = [m for m in modes if m != "inference"]
+    if training:
+        bare(cfg, datamodule, device, cfg.bench.warmup_steps, 0)
     runs: dict[str, list[float]] = {}
-    for mode in modes:
+    for mode in training:
         log.info("bench: %s, %d x %d steps of %d images", mode, repeats, steps, cfg.data.batch_size)
         if mode == "bare":
             runs[mode] = bare(cfg, datamodule, device, steps, repeats)
@@ -281,6 +283,8 @@ def bench(cfg: DictConfig, out_dir: Path) -> dict:
         "samples_per_s": rate,
         "runs": runs,
     }
+    if "inference" in modes:
+        result["inference_images_per_s"] = inference_bench(cfg, datamodule, out_dir)
     if "project" in rate and "bare" in rate:
         result["ratio_vs_bare"] = rate["project"] / rate["bare"]
     if "project" in rate and "tutorial" in rate:
@@ -289,13 +293,35 @@ def bench(cfg: DictConfig, out_dir: Path) -> dict:
     return result
 
 
+def inference_bench(cfg: DictConfig, datamodule, out_dir: Path) -> dict:
+    """Images per second of the config's network in each inference runtime (:mod:`dae.inference_speed`)."""
+    from dae.inference_speed import inference
+    from dae.pretrained import DigitDenoiser
+
+    module = build_model(cfg)
+    crop = int(module.hparams.get("crop", 2))
+    digits = datamodule.images("test").noisy[..., crop:-crop, crop:-crop]
+    sizes = [int(b) for b in cfg.bench.inference_batches]
+    if not sizes or min(sizes) < 1 or max(sizes) > len(digits):
+        raise ConfigError(f"bench.inference_batches={sizes}: each must be from 1 to {len(digits)} (the test images); e.g. [1,64,1000].")
+    log.info("bench: inference, eager / torchscript / onnxruntime on batches of %s images", sizes)
+    return inference(DigitDenoiser(module.net, crop, digits.shape[-1]), digits, sizes, cfg.bench.repeats, out_dir / "inference")
+
+
 def table(result: dict) -> str:
-    lines = [f"{'mode':<10}{'samples/s':>12}   runs", f"{'-' * 10}{'-' * 12}   {'-' * 24}"]
-    for mode, rate in result["samples_per_s"].items():
-        lines.append(f"{mode:<10}{rate:>12.0f}   " + " ".join(f"{r:.0f}" for r in result["runs"][mode]))
-    ratios = " ".join(f"{k}={result[k]:.3f}" for k in ("ratio_vs_bare", "ratio_vs_tutorial") if k in result)
     head = f"{result['hardware']}, {result['precision']}, batch {result['batch_size']}"
-    return "\n".join([head, *lines, ratios])
+    lines = [head]
+    if result["samples_per_s"]:
+        lines += [f"{'mode':<10}{'samples/s':>12}   runs", f"{'-' * 10}{'-' * 12}   {'-' * 24}"]
+        for mode, rate in result["samples_per_s"].items():
+            lines.append(f"{mode:<10}{rate:>12.0f}   " + " ".join(f"{r:.0f}" for r in result["runs"][mode]))
+        lines.append(" ".join(f"{k}={result[k]:.3f}" for k in ("ratio_vs_bare", "ratio_vs_tutorial") if k in result))
+    if "inference_images_per_s" in result:
+        speeds = result["inference_images_per_s"]
+        sizes = list(next(iter(speeds.values())))
+        lines += ["inference, images/s (float32, CPU):", f"{'runtime':<14}" + "".join(f"{'batch ' + s:>14}" for s in sizes)]
+        lines += [f"{name:<14}" + "".join(f"{speeds[name][s]:>14.0f}" for s in sizes) for name in speeds]
+    return "\n".join(lines)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dae.conf", config_name="bench")

@@ -42,6 +42,19 @@ def test_bench_rejects_an_unknown_mode_before_any_work(tmp_path):
         run_app(main, "bench.modes=[bare,fast]", f"hydra.run.dir={tmp_path / 'b'}", f"paths.data_dir={tmp_path / 'no-data'}")
     assert (
         exit.value.code
-        == "error: bench.modes=['bare', 'fast']: each must be one of bare, project, tutorial; e.g. bench.modes=[bare,project]."
+        == "error: bench.modes=['bare', 'fast']: each must be one of bare, project, tutorial, inference; e.g. bench.modes=[bare,project]."
     )
     assert not (tmp_path / "no-data").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_inference_mode_times_three_runtimes_on_each_batch_size(fixture_data, tmp_path, capsys):
+    outputs = tmp_path / "outputs"
+    args = ["bench.modes=[inference]", "bench.inference_batches=[1,16]", "bench.repeats=1", f"paths.log_dir={outputs}"]
+    run_app(main, *args, *fixture_overrides(*fixture_data))
+    (out,) = (outputs / "bench").iterdir()
+    result = json.loads((out / "bench.json").read_text())
+    speeds = result["inference_images_per_s"]
+    assert list(speeds) == ["eager", "torchscript", "onnxruntime"] and all(list(s) == ["1", "16"] for s in speeds.values())
+    assert all(rate > 0 for s in speeds.values() for rate in s.values()) and result["samples_per_s"] == {}
+    printed = capsys.readouterr().out
+    assert "inference, images/s (float32, CPU):" in printed and printed.strip().splitlines()[-1].startswith("onnxruntime")
