@@ -2,6 +2,7 @@
 
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -208,3 +209,24 @@ def test_a_metrics_file_that_cannot_be_read_is_named(job, tmp_path):
     (folder / "metrics.json").write_text('{"precision": ')
     with pytest.raises(JobError, match=rf"{folder / 'metrics.json'} cannot be read \(JSONDecodeError"):
         _ = load_job(folder).precision  # the precision it trained at is read from metrics.json
+
+
+def test_a_job_folder_written_before_the_library_layer_loads_and_denoises(tmp_path):
+    """tests/data/jobs/dae-0.2.0 holds the files of a job written by dae 0.2.0 before its commands became doors
+    over library modules (python -m dae.train debug=fast); its weights are drawn here, as they were never kept."""
+    import numpy as np
+    import torch
+    from hydra.utils import instantiate
+
+    import dae
+    from tests.conftest import ROOT
+
+    folder = Path(shutil.copytree(ROOT / "tests" / "data" / "jobs" / "dae-0.2.0", tmp_path / "job"))
+    job = load_job(folder)
+    assert job.cfg.model._target_ == "dae.denoiser.Denoiser" and job.overrides[0] == "debug=fast"
+    module = instantiate(job.cfg.model, loss=torch.nn.L1Loss(), scheduler=None)
+    (folder / "checkpoints").mkdir()
+    torch.save({"state_dict": module.state_dict()}, folder / "checkpoints" / "last.ckpt")
+    d = dae.load(folder)
+    out = d(np.zeros((28, 28), dtype=np.uint8))
+    assert out.shape == (28, 28) and out.dtype == np.uint8 and d.precision == "bf16-mixed"  # as its metrics.json recorded
