@@ -31,7 +31,7 @@ def test_classifier_is_cached_and_reused(fixture_data, tmp_path, caplog):
     for a, b in zip(first.state_dict().values(), second.state_dict().values()):
         assert (a == b).all()
     report = json.loads((weights.parent / "report.json").read_text())
-    assert 0 <= report["clean"]["accuracy"] <= 1
+    assert report["clean"]["accuracy"] >= 0.95  # M on the fixture's clean test digits (0.995 seen)
 
     import torch
 

@@ -32,7 +32,7 @@ def test_probe_end_to_end(job_copy, fixture_data):
     result = probe(cfg)
     saved = json.loads((job_copy / "probe" / "report.json").read_text())
     assert saved["accuracy"] == pytest.approx(result["accuracy"])
-    assert 0 <= saved["accuracy"] <= 1 and 0 <= saved["control_accuracy"] <= 1
+    assert saved["accuracy"] > 0.15 and saved["control_accuracy"] > 0.15  # above chance (0.1): 0.235 and 0.24 seen
     assert saved["n_train"] == 300 and saved["latent_dim"] == 128 and saved["inputs"] == "noisy"
     assert "precision" in (job_copy / "probe" / "report.txt").read_text()
     assert (job_copy / "probe" / "latent_2d.png").stat().st_size > 5000

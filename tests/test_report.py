@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import yaml
+from PIL import Image
 
 from dae.report import main, validation_losses
 
@@ -31,15 +32,20 @@ def test_report_has_one_row_per_job_figures_and_failed_jobs(job, tmp_path, capsy
     rows = list(csv.DictReader((sweep / "report.csv").open()))
     assert [r["job"] for r in rows] == ["loss=l1", "loss=mse", "loss=smooth_l1"]
     metrics = json.loads((job / "metrics.json").read_text())
+    report = json.loads((job / "classifier_report.json").read_text())
+    probe = json.loads((job / "probe" / "report.json").read_text())
     for row in rows[:2]:
         assert row["status"] == "ok" and float(row["test_psnr"]) == metrics["test/psnr"]
-        assert 0 <= float(row["acc_denoised"]) <= 1 and row["epochs"] == "1" and 0 <= float(row["probe_acc"]) <= 1
+        assert float(row["acc_denoised"]) == pytest.approx(report["denoised"]["accuracy"]) and row["epochs"] == "1"
+        assert float(row["probe_acc"]) == pytest.approx(probe["accuracy"])
         assert int(row["parameters"]) == CONV_AE_PARAMETERS
     assert len(validation_losses(job)) == 1  # one point per epoch (the final validation is not a second)
     assert rows[2]["status"] == "failed" and rows[2]["error"] == "ValueError: noise.sigma=-1.0 is out of range: allowed >= 0.0"
     markdown = (sweep / "report.md").read_text()
     assert "| `loss=smooth_l1` | failed: ValueError: noise.sigma=-1.0" in markdown
-    assert (sweep / "loss_curves.png").stat().st_size > 0 and (sweep / "reconstructions.png").stat().st_size > 0
+    for name in ("loss_curves.png", "reconstructions.png"):
+        with Image.open(sweep / name) as figure:
+            assert figure.format == "PNG" and min(figure.size) >= 200
     assert "1 of 3 jobs failed: loss=smooth_l1" in capsys.readouterr().err
 
     # --out: the same report written elsewhere (a study folder), the sweep folder left as it was

@@ -7,7 +7,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 def test_probe_callback_reports_during_training(job):
     saved = json.loads((job / "probe" / "report.json").read_text())
-    assert 0 <= saved["accuracy"] <= 1 and saved["n_train"] == 300
+    assert saved["accuracy"] > 0.15 and saved["n_train"] == 300  # above chance (0.1): 0.235 seen after one epoch
     scalars = set()
     for path in job.glob("events.out.tfevents.*"):
         scalars |= set(EventAccumulator(str(path)).Reload().Tags()["scalars"])

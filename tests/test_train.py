@@ -8,6 +8,7 @@ from omegaconf import open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dae.training import train
+from tests.conftest import N_TEST
 
 METRIC_KEYS = {"val/psnr", "val/ssim", "test/psnr", "test/ssim", "test/noisy_psnr", "test/loss"}
 
@@ -17,7 +18,7 @@ def test_fast_dev_run(train_cfg):
         train_cfg.trainer.fast_dev_run = True
     metrics = train(train_cfg)
     assert METRIC_KEYS <= metrics.keys()
-    assert 0 < metrics["test/psnr"] < 60 and -1 <= metrics["test/ssim"] <= 1
+    assert metrics["test/noisy_psnr"] == pytest.approx(9.4, abs=0.3)  # the fixed sigma = 0.5 noise on the fixture's digits
 
 
 def test_job_folder_holds_everything(train_cfg):
@@ -132,8 +133,8 @@ def test_every_model_trains_and_is_judged(model, fixture_data, tmp_path):
         "trainer.limit_train_batches=3",
         "trainer.limit_val_batches=1",
     ]
-    metrics = train(compose_train(overrides, job))
-    assert metrics["test/psnr"] > 0 and json.loads((job / "classifier_report.json").read_text())["denoised"]["accuracy"] >= 0
+    assert train(compose_train(overrides, job))["epochs"] == 1
+    assert json.loads((job / "classifier_report.json").read_text())["denoised"]["macro avg"]["support"] == N_TEST
     assert (job / "prior_samples.png").is_file() == (model == "vae")
     if model == "vae":  # the two terms of its loss, logged apart
         events = EventAccumulator(str(job)).Reload()
