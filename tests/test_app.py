@@ -236,6 +236,11 @@ def read_image(src: str) -> np.ndarray:
 @pytest.mark.slow  # a real Chromium and a served page: about 10 s on a 2-core CPU
 @pytest.mark.filterwarnings("ignore:::gradio.queueing")  # pandas' deprecation warnings about gradio's own use of it
 def test_the_page_in_a_real_browser(chromium, parts, job, tmp_path):
+    """On the fixture's job; ``DAE_APP_RUN=<job folder>`` drives it with that job instead (with the data
+    directory of the app's config), as the README's picture of the page was taken."""
+    if os.environ.get("DAE_APP_RUN"):
+        job = Path(os.environ["DAE_APP_RUN"])
+        parts = load_parts([str(job)], compose_app("app", []).paths)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
@@ -294,6 +299,7 @@ def test_the_page_in_a_real_browser(chromium, parts, job, tmp_path):
         difference = np.abs(got[::8, ::8].astype(int) - np.round(expected * 255).astype(int))
         assert difference.max() <= 1
     assert predicted == str(predict(parts.classifier, padded(denoised))[0])
-    assert (tmp_path / "app.png").stat().st_size > 0
+    with Image.open(tmp_path / "app.png") as screenshot:
+        assert screenshot.width == 1400 and screenshot.height > 800  # the window's viewport: the page was drawn
     rows, cols = np.nonzero(drawn > 127)  # a vertical stroke, framed as MNIST's digits: 20 pixels tall, centred
     assert rows.max() - rows.min() + 1 == 20 and abs(rows.mean() - 13.5) <= 1 and abs(cols.mean() - 13.5) <= 1 and np.ptp(cols) < 8
