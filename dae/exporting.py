@@ -25,7 +25,7 @@ from torch import nn
 
 from dae import __version__
 from dae.errors import ModelFileError
-from dae.files import write_atomic, write_text
+from dae.files import UMASK, write_atomic, write_text
 from dae.jobs import Job, read_json
 from dae.pretrained import ARCHITECTURES, DEFAULT_PREPROCESSING, DigitDenoiser, PretrainedDenoiser
 
@@ -166,6 +166,8 @@ def export_pretrained(model: PretrainedDenoiser, folder: Path, digits: torch.Ten
         model.save_pretrained(scratch, config=config)
         if grid is not None and grid.is_file():
             shutil.copyfile(grid, scratch / grid.name)
+        for path in (scratch, *scratch.iterdir()):  # mkdtemp's and safetensors' private modes: an export is an ordinary folder
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~UMASK)
         loaded = load_pretrained(scratch)
 
         def run(x):
@@ -225,7 +227,7 @@ def model_card(job: Job, architecture: str, grid: Path | None) -> str:
         "",
         f"# {architecture} denoiser: {dataset} digits, {noise.name} noise ({level})",
         "",
-        f"A denoising autoencoder (`model={architecture}`) trained with [dae](https://pypi.org/project/dae/) {__version__} "
+        f"A denoising autoencoder (`model={architecture}`) trained with dae {__version__} "
         f"to remove {noise.name} noise ({level}) from {dataset} digits: white strokes on black, 28 x 28 pixels in [0, 1].",
         "",
         "```python",
