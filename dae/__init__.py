@@ -8,7 +8,7 @@ from dae import config as _config
 
 _config.register()
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def __getattr__(name: str):

@@ -1,6 +1,6 @@
 """Try a trained denoiser in a web page: ``python -m dae.app run=<job or pretrained folder> [port=7860]``.
 
-Serves the page of :mod:`dae.page` on this machine (http://127.0.0.1:7860/ by default) until Ctrl-C: a
+Serves the page of :mod:`dae.page` on localhost (http://127.0.0.1:7860/ by default) until Ctrl-C: a
 test digit, a drawing or an uploaded image, a noise and its level, and the clean, noisy and denoised
 images side by side with classifier M's predictions. Two models on the same noisy digit:
 ``run=[<first>,<second>]``, or ``run=<first> run=<second>``. Needs the ``app`` extra

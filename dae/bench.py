@@ -298,14 +298,13 @@ def inference_bench(cfg: DictConfig, datamodule, out_dir: Path) -> dict:
     from dae.inference_speed import inference
     from dae.pretrained import DigitDenoiser
 
-    module = build_model(cfg)
-    crop = int(module.hparams.get("crop", 2))
-    digits = datamodule.images("test").noisy[..., crop:-crop, crop:-crop]
+    model = DigitDenoiser.of(build_model(cfg), cfg.data.image_size)
+    digits = model.digit_area(datamodule.images("test").noisy)
     sizes = [int(b) for b in cfg.bench.inference_batches]
     if not sizes or min(sizes) < 1 or max(sizes) > len(digits):
         raise ConfigError(f"bench.inference_batches={sizes}: each must be from 1 to {len(digits)} (the test images); e.g. [1,64,1000].")
     log.info("bench: inference, eager / torchscript / onnxruntime on batches of %s images", sizes)
-    return inference(DigitDenoiser(module.net, crop, digits.shape[-1]), digits, sizes, cfg.bench.repeats, out_dir / "inference")
+    return inference(model, digits, sizes, cfg.bench.repeats, out_dir / "inference")
 
 
 def table(result: dict) -> str:

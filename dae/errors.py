@@ -29,6 +29,13 @@ class CheckpointWriteError(OSError):
     """A checkpoint could not be written (disk full, file too large, quota): the previous one is kept."""
 
 
+def first_line(error: BaseException, index: int = 0, limit: int = 200) -> str:
+    """Line ``index`` of an exception's message (the last one if it has fewer), cut to ``limit`` characters, or
+    its type's name if the message is empty: what an error message quotes of another error, without raising."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[min(index, len(lines) - 1)][:limit] if lines else type(error).__name__
+
+
 def integer(key: str, value) -> int:
     """``value`` if it is an integer, else a :class:`ConfigError` naming ``key`` and the type expected."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -2,7 +2,8 @@
 
 Writes a pretrained folder (``model.safetensors``, ``config.json``, a ``README.md`` model card), an ONNX file
 or a TorchScript file (:mod:`dae.exporting`), checked on the run's noisy test images against the PyTorch
-model, and prints the check's figures. ``dae.load(<output>)`` loads any of them.
+model, and prints the check's figures. ``dae.load(<output>)`` loads a pretrained folder or an ONNX file;
+``torch.jit.load(<output>)`` a TorchScript file, without this project.
 """
 
 from __future__ import annotations
@@ -32,8 +33,7 @@ def run(cfg: DictConfig) -> dict:
     output = Path(cfg.output).expanduser() if cfg.output else job.folder / "export" / DEFAULT_NAMES.get(cfg.format, "")
     check_output(cfg.format, output, bool(cfg.overwrite))  # before any work
     denoiser = load(job, cfg.ckpt)  # a bad run or checkpoint fails here
-    crop = denoiser.model.padding
-    digits = build_datamodule(job).images("test").noisy[:n_check, :, crop:-crop, crop:-crop]
+    digits = denoiser.model.digit_area(build_datamodule(job).images("test").noisy[:n_check])
     return export(job, denoiser.module, cfg.format, output, digits, bool(cfg.overwrite))
 
 

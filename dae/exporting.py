@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
 import tempfile
 import warnings
@@ -24,7 +25,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from dae import __version__
-from dae.errors import ModelFileError
+from dae.errors import ModelFileError, first_line
 from dae.files import UMASK, write_atomic, write_text
 from dae.jobs import Job, read_json
 from dae.pretrained import ARCHITECTURES, DEFAULT_PREPROCESSING, DigitDenoiser, PretrainedDenoiser
@@ -61,8 +62,8 @@ def architecture_of(net: nn.Module, job: Job) -> str:
 def pretrained_model(job: Job, module) -> PretrainedDenoiser:
     """The job's network as a :class:`PretrainedDenoiser` with the job's weights, in float32 on the CPU."""
     arguments = {k: v for k, v in OmegaConf.to_container(job.cfg.model.net, resolve=True).items() if not k.startswith("_")}
-    crop = int(module.hparams.get("crop", 2))
-    preprocessing = {**DEFAULT_PREPROCESSING, "padding": crop, "digit_size": int(job.cfg.data.image_size) - 2 * crop}
+    plain = DigitDenoiser.of(module, job.cfg.data.image_size)
+    preprocessing = {**DEFAULT_PREPROCESSING, "padding": plain.padding, "digit_size": plain.digit_size}
     model = PretrainedDenoiser(architecture_of(module.net, job), arguments, preprocessing)
     model.net.load_state_dict({k: v.float() for k, v in module.net.state_dict().items()})
     return model.eval()
@@ -70,9 +71,15 @@ def pretrained_model(job: Job, module) -> PretrainedDenoiser:
 
 def plain_model(job: Job, module) -> DigitDenoiser:
     """The job's network with its pre- and post-processing, in float32 on the CPU (any network, the project's or not)."""
-    crop = int(module.hparams.get("crop", 2))
-    model = DigitDenoiser(module.net, crop, int(job.cfg.data.image_size) - 2 * crop)
+    model = DigitDenoiser.of(module, job.cfg.data.image_size)
+    model.memory_format = torch.contiguous_format  # an exported graph takes plain tensors
     return model.float().cpu().eval()
+
+
+def example(digits: torch.Tensor) -> torch.Tensor:
+    """Two digits to trace with (the first, twice, if only one is given): a batch dimension of 1 would be taken
+    for a constant by ``torch.export``, and the check then runs on the other sizes."""
+    return digits[:1].expand(2, *digits.shape[1:]).clone()
 
 
 def check(run, reference: DigitDenoiser, digits: torch.Tensor, fmt: str) -> dict:
@@ -110,7 +117,7 @@ def export_onnx(model: DigitDenoiser, path: Path, digits: torch.Tensor, metadata
             try:
                 torch.onnx.export(
                     WithLatent(model),
-                    (digits[:2],),
+                    (example(digits),),
                     str(tmp),
                     input_names=["digits"],
                     output_names=["denoised", "latent"],
@@ -126,9 +133,14 @@ def export_onnx(model: DigitDenoiser, path: Path, digits: torch.Tensor, metadata
         for key, value in metadata.items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
-        onnx.checker.check_model(proto)
         data = proto.SerializeToString()
-        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        try:
+            onnx.checker.check_model(proto)
+            session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnx's and onnxruntime's own exception types
+            raise ModelFileError(
+                f"format=onnx: the exported graph does not load in onnxruntime ({type(e).__name__}: {first_line(e)}); try format=torchscript."
+            ) from None
         result = check(lambda x: session.run(None, {"digits": x.numpy()}), model, digits, "onnx")
         opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
         write_atomic(path, data)
@@ -139,7 +151,12 @@ def export_torchscript(model: DigitDenoiser, path: Path, digits: torch.Tensor, m
     """``model`` traced to TorchScript at ``path``: ``torch.jit.load`` runs it without this project; checked on ``digits``."""
     with _scratch(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(WithLatent(model), digits[:2], check_trace=False)
+        try:
+            traced = torch.jit.trace(WithLatent(model), example(digits), check_trace=False)
+        except Exception as e:  # an operation TorchScript cannot record
+            raise ModelFileError(
+                f"format=torchscript: this model cannot be traced ({type(e).__name__}: {first_line(e)}); try format=onnx."
+            ) from None
         torch.jit.save(traced, str(tmp), _extra_files={"dae.json": json.dumps(metadata)})
         loaded = torch.jit.load(str(tmp))
 
@@ -175,9 +192,12 @@ def export_pretrained(model: PretrainedDenoiser, folder: Path, digits: torch.Ten
                 return loaded(x).numpy(), loaded.encode(x).numpy()
 
         result = check(run, model, digits, "pretrained")
-        if folder.exists():
-            shutil.rmtree(folder)
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}") if folder.exists() else None
+        if old is not None:
+            os.replace(folder, old)  # set aside, not removed, until the new folder is in place
         os.replace(scratch, folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
@@ -216,7 +236,7 @@ def model_card(job: Job, architecture: str, grid: Path | None) -> str:
     level = ", ".join(f"{k} = {v:g}" for k, v in noise.params().items()) or "no level"
     metrics, report = read_json(job.folder / "metrics.json"), read_json(job.folder / "classifier_report.json")
     dataset = OmegaConf.select(job.cfg, "data.source.name", default="MNIST")
-    command = " ".join(["python -m dae.train", *job.overrides])
+    command = shlex.join(["python", "-m", "dae.train", *job.overrides])
     lines = [
         "---",
         "library_name: dae",
@@ -270,7 +290,9 @@ def check_output(fmt: str, output: Path, overwrite: bool) -> None:
     of the other kind (a file where a folder goes)."""
     if fmt not in FORMATS:
         raise ModelFileError(f"format={fmt} is not one of {', '.join(FORMATS)}; e.g. format=onnx.")
-    if (output.exists() or output.is_symlink()) and not overwrite:
+    if output.is_symlink():
+        raise ModelFileError(f"output={output} is a link; an export replaces only plain files and folders: pass the path it points to.")
+    if output.exists() and not overwrite:
         raise ModelFileError(f"output={output} exists; pass overwrite=true to replace it, or choose another output.")
     kind, wanted = ("folder" if output.is_dir() else "file"), ("folder" if fmt == "pretrained" else "file")
     if output.exists() and kind != wanted:
@@ -284,10 +306,14 @@ def export(job: Job, module, fmt: str, output: Path, digits: torch.Tensor, overw
     grid = job.folder / "reconstructions.png"
     metadata = {
         "producer": f"dae {__version__}",
-        "preprocessing": {**DEFAULT_PREPROCESSING, "digit_size": int(digits.shape[-1]), "padding": int(module.hparams.get("crop", 2))},
+        "preprocessing": {
+            **DEFAULT_PREPROCESSING,
+            "digit_size": int(digits.shape[-1]),
+            "padding": (int(job.cfg.data.image_size) - int(digits.shape[-1])) // 2,
+        },
         "inputs": "digits: (N, 1, H, W) float32 images in [0, 1], white strokes on black, H = W = digit_size",
         "outputs": "denoised: the same shape; latent: (N, latent_dim)",
-        "trained": " ".join(["python -m dae.train", *job.overrides]),
+        "trained": shlex.join(["python", "-m", "dae.train", *job.overrides]),
     }
     if fmt == "pretrained":
         model = pretrained_model(job, module)

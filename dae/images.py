@@ -18,7 +18,7 @@ from dae.errors import ConfigError
 
 # Integer pixel types and the value that stands for white.
 INTEGER_RANGES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
-PIL_DEEP = {"I;16": np.uint16, "I;16B": np.uint16, "I;16L": np.uint16, "I;16N": np.uint16, "F": np.float32}
+PIL_SIXTEEN = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 def resized(pixels: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
@@ -31,40 +31,59 @@ def resized(pixels: np.ndarray, size: tuple[int, int], resample: int) -> np.ndar
 def _planes(image) -> tuple[list[np.ndarray], Callable[[list[np.ndarray]], object]]:
     """``image`` as 2-D float planes in [0, 1], and the function that turns results back into its type."""
     if isinstance(image, Image.Image):
-        mode = image.mode if image.mode in PIL_DEEP else "L"
-        dtype = PIL_DEEP.get(mode, np.uint8)
-        pixels = np.asarray(image if mode != "L" else image.convert("L"))
-        planes, back = _planes(pixels.astype(dtype))
+        if image.mode in PIL_SIXTEEN:  # 16-bit values, also in a 32-bit "I" image (how some readers open 16-bit files)
+            pixels = np.asarray(image, dtype=np.int64).clip(0, 65535).astype(np.uint16)
+        elif image.mode == "F":
+            pixels = np.asarray(image, dtype=np.float32)
+        else:
+            pixels = np.asarray(image.convert("L"))
+        planes, back = _planes(pixels)
         return planes, lambda out: Image.fromarray(back(out))  # uint8: L, uint16: I;16, float32: F
     if isinstance(image, torch.Tensor):
-        planes, back = _planes(image.detach().cpu().float().numpy())
+        t = image.detach().cpu()
+        if t.dtype != torch.uint8 and not t.is_floating_point():
+            raise ConfigError(f"a tensor of {t.dtype} pixels cannot be denoised; expected uint8 (0-255) or floats in [0, 1].")
+        planes, back = _planes(t.numpy() if t.dtype == torch.uint8 else t.float().numpy())
         return planes, lambda out: torch.as_tensor(back(out)).to(image.device, image.dtype)
     if isinstance(image, np.ndarray):
-        array = image
-        if array.dtype in INTEGER_RANGES:
-            top, dtype = INTEGER_RANGES[array.dtype], array.dtype
-        elif np.issubdtype(array.dtype, np.floating):
-            top, dtype = 1.0, array.dtype
-        else:
-            raise ConfigError(f"an array of {array.dtype} pixels cannot be denoised; expected uint8, uint16 or float in [0, 1].")
-        if array.ndim == 2:
-            stack = array[None]
-        elif array.ndim == 3 or (array.ndim == 4 and array.shape[1] == 1):
-            stack = array.reshape(-1, *array.shape[-2:])
-        else:
-            raise ConfigError(
-                f"an array of shape {array.shape} cannot be denoised; expected gray images: (H, W), (N, H, W) or (N, 1, H, W)."
-            )
-        planes = [np.nan_to_num(p.astype(np.float32) / top, nan=0.0).clip(0, 1) for p in stack]
-
-        def back(out: list[np.ndarray]) -> np.ndarray:
-            values = np.stack(out).reshape(array.shape) * top
-            return values.astype(dtype) if top == 1.0 else np.round(values).clip(0, top).astype(dtype)
-
-        return planes, back
+        return _array_planes(image)
     raise ConfigError(
         f"a {type(image).__name__} cannot be denoised; expected a numpy array, a PIL image, a torch tensor, or a list of them."
     )
+
+
+def _array_planes(array: np.ndarray) -> tuple[list[np.ndarray], Callable[[list[np.ndarray]], object]]:
+    """A gray array, ``(H, W)``, ``(N, H, W)`` or ``(N, 1, H, W)``, of 8-bit, 16-bit or [0, 1] float pixels, as planes."""
+    if array.dtype in INTEGER_RANGES:
+        top = INTEGER_RANGES[array.dtype]
+    elif np.issubdtype(array.dtype, np.floating):
+        top = 1.0
+    else:
+        raise ConfigError(
+            f"an array of {array.dtype} pixels cannot be denoised; expected uint8 (0-255), uint16 (0-65535) or floats in [0, 1]: "
+            "convert it, e.g. with .astype(np.uint8)."
+        )
+    if array.ndim == 3 and array.shape[-1] in (1, 3, 4):
+        raise ConfigError(
+            f"an array of shape {array.shape} looks like a colour image (H, W, channels); convert it to gray (H, W) first, e.g. PIL's .convert('L')."
+        )
+    if array.ndim not in (2, 3) and not (array.ndim == 4 and array.shape[1] == 1):
+        raise ConfigError(f"an array of shape {array.shape} cannot be denoised; expected gray images: (H, W), (N, H, W) or (N, 1, H, W).")
+    stack = array.reshape(-1, *array.shape[-2:])
+    if len(stack) == 0 or 0 in stack.shape[1:]:
+        raise ConfigError(f"an array of shape {array.shape} holds no image; expected at least one.")
+    finite = stack[np.isfinite(stack)] if top == 1.0 else stack
+    if top == 1.0 and finite.size and (finite.min() < -1e-3 or finite.max() > 1 + 1e-3):
+        raise ConfigError(
+            f"float pixels must be in [0, 1]; these range from {finite.min():g} to {finite.max():g}: divide 8-bit values by 255 first."
+        )
+    planes = [np.nan_to_num(p.astype(np.float32) / top, nan=0.0).clip(0, 1) for p in stack]
+
+    def back(out: list[np.ndarray]) -> np.ndarray:
+        values = np.stack(out).reshape(array.shape) * top
+        return values.astype(array.dtype) if top == 1.0 else np.round(values).clip(0, top).astype(array.dtype)
+
+    return planes, back
 
 
 def to_batch(images, digit_size: int, invert: bool = False) -> tuple[torch.Tensor, Callable[[torch.Tensor], object]]:

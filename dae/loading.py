@@ -26,9 +26,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from PIL.Image import Image
 
-from dae.errors import JobError, ModelFileError
+from dae.errors import JobError, ModelFileError, first_line
 from dae.images import to_batch
-from dae.inference import autocast, evaluating
+from dae.inference import autocast, evaluating, in_batches
 from dae.jobs import Job, is_job, is_sweep, load_job
 from dae.pretrained import DigitDenoiser, is_pretrained, load_pretrained
 
@@ -43,7 +43,7 @@ def load_model(job: Job, ckpt: str | Path | None = None) -> torch.nn.Module:
         weights = state["state_dict"]
     except Exception as e:
         raise JobError(
-            f"ckpt={path} could not be read as a Lightning checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}); expected a .ckpt written by `python -m dae.train`."
+            f"ckpt={path} could not be read as a Lightning checkpoint ({type(e).__name__}: {first_line(e)}); expected a .ckpt written by `python -m dae.train`."
         ) from None
     expected, got = set(model.state_dict()), set(weights)
     if expected != got:
@@ -56,7 +56,7 @@ def load_model(job: Job, ckpt: str | Path | None = None) -> torch.nn.Module:
         model.load_state_dict(weights)
     except RuntimeError as e:  # same layer names, other shapes (e.g. another latent size)
         raise JobError(
-            f"ckpt={path} does not fit this job's model ({cfg.model.net._target_}): {str(e).splitlines()[1].strip()[:200]} It is a checkpoint of another model; pass the checkpoint of the run in {job.folder}."
+            f"ckpt={path} does not fit this job's model ({cfg.model.net._target_}): {first_line(e, 1)} It is a checkpoint of another model; pass the checkpoint of the run in {job.folder}."
         ) from None
     return model.eval()
 
@@ -70,6 +70,9 @@ def build_datamodule(job: Job, noise_cfg: DictConfig | None = None, prepare: boo
         datamodule.prepare_data()
         datamodule.setup()
     return datamodule
+
+
+CHUNK = 1000  # images per forward pass: any number of images is denoised in batches of this size
 
 
 class TrainedDenoiser:
@@ -94,11 +97,12 @@ class TrainedDenoiser:
         return f"TrainedDenoiser({self.source})"
 
     def _run(self, fn, batch: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.model, torch.nn.Module):
-            device = next(self.model.parameters()).device
-            with evaluating(self.model), autocast(self.precision, device):
-                return fn(batch.to(device)).float().cpu()
-        return fn(batch)
+        """``fn`` on ``batch`` in chunks of :data:`CHUNK` images, on the model's device and at its precision; on the CPU."""
+        if not isinstance(self.model, torch.nn.Module):
+            return torch.cat([fn(batch[i : i + CHUNK]) for i in range(0, len(batch), CHUNK)])
+        device = next(self.model.parameters()).device
+        with evaluating(self.model), autocast(self.precision, device):
+            return in_batches(fn, batch, device, CHUNK)
 
     def denoise_batch(self, digits: torch.Tensor) -> torch.Tensor:
         """Denoised ``(N, 1, digit_size, digit_size)`` [0, 1] digits, the same shape, on the CPU."""
@@ -111,15 +115,13 @@ class TrainedDenoiser:
         return restore(self.denoise_batch(batch))
 
     def encode(self, images, invert: bool = False):
-        """Latent vectors: ``(latent_dim,)`` for one image, ``(N, latent_dim)`` for several; a tensor for
-        tensors, else a numpy array."""
+        """Latent vectors: ``(latent_dim,)`` for one image (a PIL image, or a 2-D array or tensor), else
+        ``(N, latent_dim)``; a tensor on the input's device for a tensor, else a numpy array."""
         batch, _ = to_batch(images, self.digit_size, invert)
         z = self._run(self.model.encode, batch)
-        single = not isinstance(images, (list, tuple)) and (
-            isinstance(images, Image) or getattr(images, "ndim", 0) == 2 or (isinstance(images, torch.Tensor) and images.dim() == 3)
-        )
+        single = isinstance(images, Image) or (not isinstance(images, (list, tuple)) and getattr(images, "ndim", 0) == 2)
         z = z[0] if single else z
-        return z if isinstance(images, torch.Tensor) else z.numpy()
+        return z.to(images.device) if isinstance(images, torch.Tensor) else z.numpy()
 
 
 class OnnxDenoiser:
@@ -160,6 +162,8 @@ def load(source: str | Path | Job, ckpt: str | Path | None = None, device: str |
     if isinstance(source, Job):
         return from_job(source, ckpt, device)
     path = Path(source).expanduser()
+    if ckpt is not None and not (path.is_dir() and is_job(path)):
+        raise ModelFileError(f"ckpt={ckpt} is for a job folder's checkpoints; {path} is not a job folder: load it without ckpt.")
     if path.is_file() and path.suffix == ".onnx":
         runner = OnnxDenoiser(path)
         return TrainedDenoiser(runner, path, runner.digit_size)
@@ -181,6 +185,5 @@ def from_job(job: Job, ckpt: str | Path | None = None, device: str | torch.devic
     """The denoiser of a job read with :func:`~dae.jobs.load_job`: its LightningModule with the weights of
     ``ckpt`` (default: the best checkpoint), run at the job's precision."""
     module = load_model(job, ckpt).to(device)
-    crop = int(module.hparams.get("crop", 2))
-    model = DigitDenoiser(module.net, crop, int(job.cfg.data.image_size) - 2 * crop, module.memory_format)
+    model = DigitDenoiser.of(module, job.cfg.data.image_size)
     return TrainedDenoiser(model, job.folder, model.digit_size, job.precision, job, module)

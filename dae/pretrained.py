@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from dae.errors import ConfigError, ModelFileError
+from dae.errors import ModelFileError, first_line
 from dae.models import AttentionAutoencoder, ConvAutoencoder, UNetAutoencoder, VariationalAutoencoder
 
 # The networks a pretrained folder may name, by the name of their config in conf/model/.
@@ -53,13 +53,23 @@ class DigitDenoiser(nn.Module):
         self.net, self.padding, self.digit_size = net, int(padding), int(digit_size)
         self.memory_format = memory_format  # a trained LightningModule's (channels-last): the same kernels, the same numbers
 
+    @classmethod
+    def of(cls, module: nn.Module, image_size: int) -> DigitDenoiser:
+        """The network of a trained LightningModule (:class:`dae.denoiser.Denoiser`) for ``image_size`` inputs: the
+        digit area is what its ``crop`` leaves, and inputs take its memory order."""
+        crop = int(module.hparams.get("crop", 2))
+        return cls(module.net, crop, int(image_size) - 2 * crop, getattr(module, "memory_format", torch.contiguous_format))
+
+    def digit_area(self, images: torch.Tensor) -> torch.Tensor:
+        """The digits inside padded ``(..., H, W)`` images (the dataset's, as the network is trained on)."""
+        p = self.padding
+        return images[..., p : images.shape[-2] - p, p : images.shape[-1] - p]
+
     def to_net(self, digits: torch.Tensor) -> torch.Tensor:
         return (F.pad(digits, (self.padding,) * 4) * 2 - 1).contiguous(memory_format=self.memory_format)
 
     def forward(self, digits: torch.Tensor) -> torch.Tensor:
-        out = self.net(self.to_net(digits)).add(1).div(2).clamp(0, 1)
-        p = self.padding
-        return out[..., p : out.shape[-2] - p, p : out.shape[-1] - p]
+        return self.digit_area(self.net(self.to_net(digits)).add(1).div(2).clamp(0, 1))
 
     def encode(self, digits: torch.Tensor) -> torch.Tensor:
         return self.net.encode(self.to_net(digits)).flatten(1)
@@ -77,7 +87,7 @@ class PretrainedDenoiser(
     ``config.json`` (``from_pretrained``) and saved as a pretrained folder (``save_pretrained``)."""
 
     def __init__(self, architecture: str, arguments: dict, preprocessing: dict | None = None) -> None:
-        preprocessing = {**DEFAULT_PREPROCESSING, **(preprocessing or {})}
+        preprocessing = check_preprocessing(preprocessing, arguments)
         super().__init__(build_network(architecture, arguments), preprocessing["padding"], preprocessing["digit_size"])
         self.architecture, self.arguments, self.preprocessing = architecture, dict(arguments), preprocessing
 
@@ -89,7 +99,8 @@ class PretrainedDenoiser(
             from huggingface_hub import snapshot_download
 
             hub_args = ("revision", "cache_dir", "force_download", "local_files_only", "token")
-            folder = Path(snapshot_download(model_id, **{k: kwargs[k] for k in hub_args if k in kwargs}))
+            hub = {k: kwargs[k] for k in hub_args if k in kwargs}
+            folder = Path(snapshot_download(model_id, allow_patterns=[CONFIG, WEIGHTS, CARD], **hub))
         return load_pretrained(folder).to(map_location)
 
 
@@ -102,8 +113,29 @@ def build_network(architecture, arguments) -> nn.Module:
         raise ModelFileError(f"arguments={arguments!r} must be an object of numbers, strings, booleans and lists of them.")
     try:
         return ARCHITECTURES[architecture](**arguments)
-    except (TypeError, ConfigError) as e:
-        raise ModelFileError(f"arguments={arguments} do not build {architecture}: {e}") from None
+    except Exception as e:  # a network's own checks, or torch's on impossible sizes
+        raise ModelFileError(
+            f"arguments={arguments} do not build {architecture} ({type(e).__name__}: {first_line(e)}); "
+            f"export the model again, or give the arguments of conf/model/{architecture}.yaml."
+        ) from None
+
+
+def check_preprocessing(preprocessing, arguments) -> dict:
+    """``preprocessing`` over the defaults, checked as data: whole numbers, and a padded digit the network's size."""
+    merged = {**DEFAULT_PREPROCESSING, **(preprocessing if isinstance(preprocessing, dict) else {})}
+    digit, padding = merged["digit_size"], merged["padding"]
+    whole = all(isinstance(v, int) and not isinstance(v, bool) for v in (digit, padding))
+    if (preprocessing is not None and not isinstance(preprocessing, dict)) or not whole:
+        raise ModelFileError(
+            f"preprocessing={preprocessing!r} must be an object with whole numbers digit_size and padding, e.g. {DEFAULT_PREPROCESSING}."
+        )
+    size = arguments.get("image_size", 32) if isinstance(arguments, dict) else 32
+    if digit < 1 or padding < 0 or digit + 2 * padding != size:
+        raise ModelFileError(
+            f"preprocessing digit_size={digit} and padding={padding} do not make the network's image_size={size} "
+            f"(digit_size + 2 x padding); e.g. digit_size={size - 4}, padding=2."
+        )
+    return merged
 
 
 def _plain(value) -> bool:

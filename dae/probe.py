@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from dae.cli import one_line_errors, prepare_argv
-from dae.errors import ConfigError, JobError
+from dae.errors import ConfigError, JobError, first_line
 from dae.files import write_text
 from dae.jobs import is_sweep, load_job, sweep_jobs, target
 from dae.loading import build_datamodule, load
@@ -65,7 +65,7 @@ def probe_sweep(folder: Path, settings: ProbeSettings, cache_dir: str | None = N
             rows.append(f"| `{name}` | {result['accuracy']:.4f} | {control} |")
         except (JobError, FileNotFoundError) as e:  # a job folder that cannot be probed: the others go on
             results[name] = {"error": str(e)}
-            rows.append(f"| `{name}` | failed: {str(e).splitlines()[0]} | |")
+            rows.append(f"| `{name}` | failed: {first_line(e)} | |")
     header = f"# SVM probe of {folder.name}\n\n{settings.kernel} SVM on {settings.inputs} latent vectors, {settings.n_train} training vectors; control: PCA of the pixels + the same SVM.\n\n"
     table = "| job | accuracy | control |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n"
     write_text(folder / "probe_summary.md", header + table)

@@ -24,7 +24,7 @@ from omegaconf import OmegaConf
 
 from dae import figures
 from dae.cli import one_line_errors
-from dae.errors import JobError
+from dae.errors import JobError, first_line
 from dae.files import write_csv, write_text
 from dae.inference import denoise
 from dae.jobs import Job, is_sweep, load_job, read_json, sweep_jobs
@@ -97,7 +97,7 @@ def _row_and_job(folder: Path) -> tuple[dict, Job | None]:
         return {
             **row,
             "status": "unreadable",
-            "error": f"{folder / '.hydra' / 'config.yaml'}: model.net cannot be built ({str(e).splitlines()[0]})",
+            "error": f"{folder / '.hydra' / 'config.yaml'}: model.net cannot be built ({first_line(e)})",
         }, None
     row.update(
         status="ok",
@@ -128,7 +128,7 @@ def reconstructions(jobs: list[Job], path: Path, title: str) -> Path | None:
             try:
                 model = load_model(job)
             except JobError as e:
-                log.warning("%s: no reconstructions (%s)", job.folder.name, str(e).splitlines()[0])
+                log.warning("%s: no reconstructions (%s)", job.folder.name, first_line(e))
                 continue
             if noisy_row is None:
                 noisy, clean = build_datamodule(job).digit_examples("test")

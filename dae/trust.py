@@ -17,14 +17,12 @@ import re
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dae.errors import JobError
+from dae.errors import JobError, first_line
 
 # Module prefixes whose classes a job folder may name; what conf/ needs is among them.
 ALLOWED_TARGETS = ("dae.", "torch.nn.", "torch.optim.", "lightning.pytorch.")
 # The resolvers a job config may call: conf/'s own; others (oc.create, dae.unique_dir, ...) build or write things.
 ALLOWED_RESOLVERS = ("oc.env", "oc.select", "dae.cwd", "dae.root", "dae.fast_precision", "dae.ddp_strategy")
-# The parts of a job's config that the tools rebuild (evaluate, probe, denoise, report, baselines).
-REBUILT = ("model", "loss", "noise", "data", "classifier")
 
 
 def allowed_modules() -> tuple[str, ...]:
@@ -68,7 +66,7 @@ def seal(cfg: DictConfig, keys: tuple[str, ...] | None, where: str) -> None:
         try:
             resolved = OmegaConf.to_container(cfg[key], resolve=True) if isinstance(cfg[key], (DictConfig, ListConfig)) else cfg[key]
         except OmegaConfBaseException as e:
-            raise JobError(f"{where}: {key} cannot be resolved ({type(e).__name__}: {str(e).splitlines()[0][:200]}).") from None
+            raise JobError(f"{where}: {key} cannot be resolved ({type(e).__name__}: {first_line(e)}).") from None
         targets = [(path.removesuffix("._target_"), value) for path, value in _leaves(resolved, key) if path.endswith("._target_")]
         for path, target in targets:
             if not allowed_class(target):

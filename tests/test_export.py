@@ -2,6 +2,7 @@
 for every model; nothing half-written, nothing replaced without overwrite=true."""
 
 import json
+import shlex
 import subprocess
 import sys
 
@@ -96,7 +97,7 @@ def test_the_model_card_is_written_from_the_run(job, tmp_path):
     assert card.startswith("---\nlibrary_name: dae\n") and "# conv_ae denoiser: MNIST digits, gaussian noise (sigma = 0.5)" in card
     assert f"| {metrics['test/psnr']:.2f} | {metrics['test/noisy_psnr']:.2f} | {metrics['test/ssim']:.4f} |" in card
     assert f"{report['denoised']['accuracy']:.4f}" in card
-    assert "python -m dae.train " + " ".join(load_job(job).overrides) in card
+    assert shlex.join(["python", "-m", "dae.train", *load_job(job).overrides]) in card  # a command that runs as copied
     assert "![reconstructions](reconstructions.png)" in card and (folder / "reconstructions.png").is_file()
     config = json.loads((folder / "config.json").read_text())
     assert config["architecture"] == "conv_ae" and config["arguments"]["latent_dim"] == load_job(job).cfg.model.net.latent_dim
@@ -186,3 +187,22 @@ def test_every_model_exports_in_every_format(job, tmp_path, model, module):
         if fmt != "torchscript":
             with torch.no_grad():
                 assert (dae.load(tmp_path / name)(digits) - reference.model.float()(digits)).abs().max() <= 1e-4
+
+
+def test_one_check_image_still_exports_a_dynamic_batch_and_a_pretrained_folder_is_replaced_whole(job, tmp_path):
+    path = tmp_path / "model.onnx"
+    assert export(job, path, "onnx", "n_check=1")["images"] == 1
+    import onnxruntime as ort
+
+    y, _ = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"digits": np.zeros((5, 1, 28, 28), np.float32)})
+    assert y.shape == (5, 1, 28, 28)
+    folder = tmp_path / "pretrained"
+    export(job, folder, "pretrained")
+    (folder / "notes.txt").write_text("mine")
+    export(job, folder, "pretrained", "overwrite=true")
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors", "reconstructions.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "pretrained"]  # nothing set aside is left
+    link = tmp_path / "link"
+    link.symlink_to(folder)
+    with pytest.raises(ModelFileError, match=rf"output={link} is a link"):
+        export(job, link, "pretrained", "overwrite=true")

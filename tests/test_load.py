@@ -110,7 +110,7 @@ def test_a_pretrained_folder_loads_without_the_job(pretrained, job, digits):
     d, from_job = dae.load(pretrained), dae.load(job)
     assert d.job is None and d.precision is None
     x = digits.astype(np.float32) / 255
-    assert np.abs(d(x) - from_job(x)).max() < 0.02  # float32 here, the job's own precision (bf16 on this CPU) there
+    assert np.abs(d(x) - from_job(x)).max() < 0.02  # float32 here, the job's own precision (bf16 where the CPU computes it natively) there
     from dae.pretrained import PretrainedDenoiser
 
     hub = PretrainedDenoiser.from_pretrained(pretrained)  # huggingface_hub's own entry point, on a local folder
@@ -167,3 +167,36 @@ def test_a_job_whose_checkpoint_is_foreign_is_a_job_error(job, tmp_path):
         torch.save({"state_dict": {"net.other.weight": torch.zeros(1)}}, ckpt)
     with pytest.raises(JobError, match=r"does not fit this job's model"):
         dae.load(copy)
+
+
+def test_tensors_of_bytes_16_bit_images_and_batches_of_tensors_keep_their_kind(job, digits):
+    d = dae.load(job)
+    as_bytes = torch.from_numpy(digits)  # (4, 28, 28) uint8, 0-255
+    out = d(as_bytes)
+    assert out.dtype == torch.uint8 and out.shape == (4, 28, 28)
+    assert np.abs(out.numpy().astype(int) - d(digits).astype(int)).max() <= 1
+    assert d.encode(as_bytes.float() / 255).shape == (4, load_job(job).cfg.model.net.latent_dim)  # a 3-D tensor is N images
+    sixteen = Image.fromarray(digits[0].astype(np.uint16) * 257)  # a 16-bit image, not clipped to 8 bits
+    assert np.abs(np.asarray(d(sixteen), dtype=np.float64) / 257 - d(digits[0])).max() <= 1.5
+    with pytest.raises(ConfigError, match=r"looks like a colour image \(H, W, channels\); convert it to gray"):
+        d(np.zeros((28, 28, 3), dtype=np.uint8))
+    with pytest.raises(ConfigError, match=r"float pixels must be in \[0, 1\]; these range from 0 to \d+: divide 8-bit values by 255"):
+        d(digits[0].astype(np.float32))
+    with pytest.raises(ConfigError, match=r"holds no image"):
+        d(np.zeros((0, 28, 28), dtype=np.uint8))
+    with pytest.raises(ConfigError, match=r"a tensor of torch.int64 pixels cannot be denoised"):
+        d(as_bytes.long())
+
+
+def test_a_checkpoint_is_only_for_a_job_and_preprocessing_is_checked_as_data(pretrained):
+    with pytest.raises(ModelFileError, match=r"ckpt=x.ckpt is for a job folder's checkpoints; .* is not a job folder"):
+        dae.load(pretrained, ckpt="x.ckpt")
+    edit_config(pretrained, preprocessing={"digit_size": 28, "padding": 7})
+    with pytest.raises(ModelFileError, match=r"digit_size=28 and padding=7 do not make the network's image_size=32"):
+        dae.load(pretrained)
+    edit_config(pretrained, preprocessing=["a", "list"])
+    with pytest.raises(ModelFileError, match=r"preprocessing=\['a', 'list'\] must be an object with whole numbers"):
+        dae.load(pretrained)
+    edit_config(pretrained, preprocessing={"digit_size": 28, "padding": 2}, arguments={"image_size": 32, "latent_dim": 0})
+    with pytest.raises(ModelFileError, match=r"do not build conv_ae \(\w+Error: .*export the model again"):
+        dae.load(pretrained)

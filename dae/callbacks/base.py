@@ -10,7 +10,7 @@ import lightning as L
 class ReportCallback(L.Callback):
     """A callback that judges the trained model after testing (classifier M's report, the SVM probe).
 
-    ``dae.train`` reads two things from it before fitting: :attr:`hp_metrics`, the ``hp/...`` metrics
+    ``dae.training.train`` reads two things from it before fitting: :attr:`hp_metrics`, the ``hp/...`` metrics
     it will log, which the TensorBoard HPARAMS tab then lists; and :meth:`prepare`, called in the
     launching process before any other process of a distributed run starts.
     """

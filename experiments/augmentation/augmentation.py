@@ -9,7 +9,7 @@ autoencoder the denoised ones. The copies are made once (fixed noise, 8-bit like
 variant trains for M's epochs over its whole set, so (b) and (c) take two times M's steps and (d)
 three. Writes augmentation.csv, augmentation.md and augmentation.png into --out.
 
-Each variant is trained by dae.classifier.fit, as M is, on :class:`TrainingImages`: a data module that
+Each variant is trained by dae.scoring.classifier.fit, as M is, on :class:`TrainingImages`: a data module that
 serves the given training images in M's batches (the same shuffling and batch seeds as the project's
 data module) and validates on the clean validation split.
 """
@@ -46,7 +46,7 @@ def to_u8(images: torch.Tensor) -> torch.Tensor:
 
 
 class TrainingImages(L.LightningDataModule):
-    """Batches ``(clean, clean, label)`` for :func:`dae.classifier.fit`: the 8-bit training ``images``,
+    """Batches ``(clean, clean, label)`` for :func:`dae.scoring.classifier.fit`: the 8-bit training ``images``,
     shuffled and batched as :class:`~dae.data.DenoisingDataModule` batches its training split (seed
     ``seed``), and the clean images of ``val`` for validation."""
 
