@@ -18,7 +18,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from dae.callbacks import CheckpointOnInterrupt, ReportCallback, TrainingClock
-from dae.errors import JobError, integer
+from dae.errors import ConfigError, JobError, integer
 from dae.files import write_json
 from dae.jobs import load_job
 from dae.sweep import in_sweep
@@ -47,12 +47,24 @@ def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
 def build_model(cfg: DictConfig) -> L.LightningModule:
     """The LightningModule with its loss and schedule; ``compile=true`` compiles its network in place
     (torch.compile: the same state_dict keys, so checkpoints load either way)."""
+    check_learning_rate(cfg)
     loss = instantiate(cfg.loss)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None  # scheduler=none is an empty config
     model = instantiate(cfg.model, loss=loss, scheduler=scheduler)
     if cfg.get("compile"):
         model.net.compile()
     return model
+
+
+def check_learning_rate(cfg: DictConfig) -> None:
+    """``model.optimizer.lr`` is the peak learning rate under every schedule (one-cycle's ``max_lr`` follows it):
+    a ``scheduler.max_lr`` set apart from it would silently replace it, so it is refused, naming the key that works."""
+    peak, lr = OmegaConf.select(cfg, "scheduler.max_lr"), OmegaConf.select(cfg, "model.optimizer.lr")
+    if peak is not None and lr is not None and peak != lr:
+        raise ConfigError(
+            f"scheduler.max_lr={peak} differs from model.optimizer.lr={lr}: the peak learning rate is model.optimizer.lr "
+            f"under every schedule; set model.optimizer.lr={peak} instead (and leave scheduler.max_lr as it is)."
+        )
 
 
 def build(cfg: DictConfig):
@@ -138,9 +150,9 @@ def epochs_done(trainer: L.Trainer, best: str) -> int:
 
 def resumable(cfg: DictConfig) -> tuple[DictConfig, Path]:
     """For ``resume=<job folder>``: the job's own saved config and its ``last.ckpt``, or a
-    :class:`~dae.jobs.JobError` that says what is missing, before any work."""
+    :class:`~dae.errors.JobError` that says what is missing, before any work."""
     if in_sweep():
-        raise JobError(f"resume={cfg.resume} continues one job; run it without -m (one command per job to resume).")
+        raise ConfigError(f"resume={cfg.resume} continues one job; run it without -m (one command per job to resume).")
     job = load_job(cfg.resume, key="resume", rebuilt=None)  # resuming rebuilds all of it: trainer, callbacks, logger
     checkpoint = job.folder / "checkpoints" / "last.ckpt"
     if not checkpoint.is_file():

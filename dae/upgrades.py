@@ -7,10 +7,28 @@ written by earlier versions, and the tests load each of them.
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 def upgrade(cfg: DictConfig) -> None:
+    """A job config written by an earlier dae in the keys of this version (see :func:`upgrade_v0_1` and
+    :func:`upgrade_peak_lr`)."""
+    upgrade_peak_lr(cfg)
+    upgrade_v0_1(cfg)
+
+
+def upgrade_peak_lr(cfg: DictConfig) -> None:
+    """dae 0.2 and earlier set one-cycle's peak in ``scheduler.max_lr`` apart from ``model.optimizer.lr``, which
+    one-cycle then ignored; now ``model.optimizer.lr`` is the peak: it takes ``max_lr``'s value, the same training."""
+    scheduler, optimizer = cfg.get("scheduler"), OmegaConf.select(cfg, "model.optimizer")
+    if not isinstance(scheduler, DictConfig) or not isinstance(optimizer, DictConfig) or "max_lr" not in scheduler:
+        return
+    if isinstance(scheduler._get_node("max_lr")._value(), (int, float)) and "lr" in optimizer:
+        optimizer.lr = scheduler.max_lr
+        scheduler.max_lr = "${model.optimizer.lr}"
+
+
+def upgrade_v0_1(cfg: DictConfig) -> None:
     """A job config written by dae 0.1 in the keys of this version. Its LightningModule then was what
     ``GraphedDenoiser`` is now (``model.cuda_graph`` chose its CUDA-graph steps on a GPU), so a job resumes
     as it trained; the VAE's ``beta`` and ``warmup_steps`` move from ``model.net`` to its own module."""
