@@ -86,7 +86,7 @@ def test_only_classes_of_the_allowed_modules_pass(monkeypatch):
 
 def test_every_tool_that_rebuilds_a_job_refuses_it(job, fixture_data, tmp_path):
     """evaluate, probe, denoise, report and resume=: the same one-line refusal, before any work."""
-    from dae.report import job_row
+    from dae.reporting import job_row
     from dae.training import resumable
     from tests.conftest import compose_app
 

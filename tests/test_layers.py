@@ -39,10 +39,11 @@ def test_the_commands_are_the_documented_ones():
     }
 
 
-def test_no_module_imports_a_command():
+def test_no_module_or_study_script_imports_a_command():
     found = modules()
     doors = commands(found)
-    offenders = {name: sorted(imported(tree) & doors - {name}) for name, tree in found.items()}
+    scripts = {str(path.relative_to(ROOT)): ast.parse(path.read_text()) for path in (ROOT / "experiments").rglob("*.py")}
+    offenders = {name: sorted(imported(tree) & doors - {name}) for name, tree in {**found, **scripts}.items()}
     assert {name: found for name, found in offenders.items() if found} == {}
 
 

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from dae.report import main, validation_losses
+from dae.report import main
+from dae.reporting import validation_losses
 
 CONV_AE_PARAMETERS = 1_793_153  # the original study's autoencoder at its default widths and 128-d latent
 

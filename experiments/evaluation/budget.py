@@ -3,7 +3,7 @@
     python experiments/evaluation/budget.py <job folder> [<job folder> ...] > experiments/evaluation/budget.md
 
 Each row: the job's overrides (hydra.* left out), epochs, training seconds, test PSNR, and classifier M's
-accuracy on the denoised and reconstructed test images, from the job's files (dae.report.job_row).
+accuracy on the denoised and reconstructed test images, from the job's files (dae.reporting.job_row).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from dae.jobs import load_job
-from dae.report import job_row
+from dae.reporting import job_row
 
 HEADER = "| overrides | epochs | train s | test PSNR | M denoised | M reconstructed |\n| --- | --- | --- | --- | --- | --- |"
 

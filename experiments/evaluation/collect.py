@@ -5,7 +5,7 @@
 Writes results.md (one row per job: noise and level, epochs, PSNR, SSIM, classifier M's accuracies, the
 SVM probe and its control) and results.csv (dae.report's columns, with the noise and level), and copies
 each job's reconstruction grid and latent picture as ``<noise>_<level>_<epochs>ep_reconstructions.png``
-and ``..._latent_2d.png``. The figures are the job's own files, read by dae.report.job_row.
+and ``..._latent_2d.png``. The figures are the job's own files, read by dae.reporting.job_row.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 
 from dae.files import write_csv, write_text
 from dae.jobs import load_job
-from dae.report import COLUMNS, job_row
+from dae.reporting import COLUMNS, job_row
 
 HERE = Path(__file__).resolve().parent
 HEADER = (
