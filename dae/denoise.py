@@ -14,30 +14,22 @@ from __future__ import annotations
 
 import logging
 import sys
-import warnings
-from io import BytesIO
 from pathlib import Path
 
 import hydra
-import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 
 from dae.cli import one_line_errors, prepare_argv
 from dae.errors import ConfigError
-from dae.files import write_atomic
+from dae.images import read_image, write_image
 from dae.jobs import load_job, target
 from dae.loading import load
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
-# Pillow modes kept as they are (their own bit depth) rather than converted to 8-bit gray, with the
-# full range of their pixel values, and the formats that can store them.
-DEEP_MODES = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0, "I": 65535.0, "F": 1.0}
-WRITABLE = {"PNG": {"L", "I;16"}, "TIFF": {"L", "I;16", "I", "F"}, "JPEG": {"L"}, "BMP": {"L"}}
 
 
 def inputs(path: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -80,48 +72,6 @@ def destinations(files: list[Path], output: Path, overwrite: bool) -> list[Path]
             )
         targets.append(target)
     return targets
-
-
-def read_image(path: Path) -> tuple[np.ndarray, str, float, float]:
-    """The image as float pixels in [0, 1], with the mode to write it back in and the range of values
-    that [0, 1] stands for. 8-bit and colour images are converted to 8-bit gray; 16-bit, 32-bit integer
-    and float images keep their depth and are scaled by their full range (16-bit: 0-65535, float: 0-1),
-    or by their own minimum and maximum where their values lie outside it."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)  # over the limit: skipped, not decoded
-        with Image.open(path) as image:
-            image.load()
-            if image.mode not in DEEP_MODES:
-                return np.asarray(image.convert("L"), dtype=np.float32) / 255.0, "L", 0.0, 255.0
-            mode = "I;16" if image.mode.startswith("I;16") else image.mode
-            values = np.asarray(image, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    low, high = 0.0, DEEP_MODES[mode]
-    if finite.size and (finite.min() < low or finite.max() > high):
-        low, high = float(finite.min()), float(finite.max())
-        log.info(
-            "%s: %s values from %g to %g, outside %g-%g: scaled by their own range", path, image.mode, low, high, 0.0, DEEP_MODES[mode]
-        )
-    values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)  # NaN as the bottom of the range, infinities as its ends
-    return ((values - low) / max(high - low, 1e-12)).astype(np.float32), mode, low, high
-
-
-def write_image(pixels: np.ndarray, path: Path, mode: str, low: float, high: float) -> str:
-    """Write [0, 1] ``pixels`` to ``path`` in ``mode`` (scaled back to ``low``-``high``) where the file's
-    format stores that mode, else as 8-bit gray; returns the mode written."""
-    fmt = FORMATS.get(path.suffix.lower(), "PNG")
-    if mode == "I" and "I" not in WRITABLE[fmt] and "I;16" in WRITABLE[fmt] and 0 <= low and high <= 65535:
-        mode = "I;16"  # 16-bit values in a 32-bit image (how some readers open 16-bit PNGs)
-    if mode not in WRITABLE[fmt]:
-        log.info("%s: written as 8-bit: %s files cannot hold the input's %s pixels", path, fmt, mode)
-        mode, low, high = "L", 0.0, 255.0
-    values = low + np.clip(pixels, 0.0, 1.0) * (high - low)
-    dtype = {"L": np.uint8, "I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]
-    array = values.astype(np.float32) if mode == "F" else np.round(values).astype(dtype)
-    buffer = BytesIO()
-    Image.fromarray(array).save(buffer, format=fmt)  # uint8: L, uint16: I;16, int32: I, float32: F
-    write_atomic(path, buffer.getvalue())
-    return mode
 
 
 def denoise_files(denoiser, files: list[Path], targets: list[Path], invert: bool) -> tuple[list[Path], list[tuple[Path, str]]]:

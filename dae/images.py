@@ -3,22 +3,34 @@ batches a denoiser takes: ``(N, 1, 28, 28)`` float tensors in [0, 1], gray, whit
 
 Each image is converted to gray and resized to the digit size (bilinear), and its result is resized back
 to the image's own size (bicubic) and returned in its own type, shape and value range: 8-bit arrays and
-images in 0-255, 16-bit in 0-65535, floats in [0, 1]; a colour PIL image comes back gray.
+images in 0-255, 16-bit in 0-65535, floats in [0, 1]; a colour PIL image comes back gray. Image files are read
+and written here too (:func:`read_image`, :func:`write_image`), in their own bit depth where the format allows.
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Callable
+from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
 from dae.errors import ConfigError
+from dae.files import write_atomic
 
+log = logging.getLogger(__name__)
+
+FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+# Pillow modes kept as they are (their own bit depth) rather than converted to 8-bit gray, with the
+# full range of their pixel values, and the formats that can store them.
+DEEP_MODES = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0, "I": 65535.0, "F": 1.0}
+WRITABLE = {"PNG": {"L", "I;16"}, "TIFF": {"L", "I;16", "I", "F"}, "JPEG": {"L"}, "BMP": {"L"}}
 # Integer pixel types and the value that stands for white.
 INTEGER_RANGES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
-PIL_SIXTEEN = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 def resized(pixels: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
@@ -28,17 +40,65 @@ def resized(pixels: np.ndarray, size: tuple[int, int], resample: int) -> np.ndar
     return np.array(Image.fromarray(pixels.astype(np.float32)).resize(size, resample), dtype=np.float32)
 
 
+def image_pixels(image: Image.Image, name: str = "image") -> tuple[np.ndarray, str, float, float]:
+    """A PIL image as float pixels in [0, 1], with the mode to write it back in and the range of values
+    that [0, 1] stands for. 8-bit and colour images are converted to 8-bit gray; 16-bit, 32-bit integer
+    and float images keep their depth and are scaled by their full range (16-bit: 0-65535, float: 0-1),
+    or by their own minimum and maximum where their values lie outside it."""
+    if image.mode not in DEEP_MODES:
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0, "L", 0.0, 255.0
+    mode = "I;16" if image.mode.startswith("I;16") else image.mode
+    values = np.asarray(image, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    low, high = 0.0, DEEP_MODES[mode]
+    if finite.size and (finite.min() < low or finite.max() > high):
+        low, high = float(finite.min()), float(finite.max())
+        log.info(
+            "%s: %s values from %g to %g, outside %g-%g: scaled by their own range", name, image.mode, low, high, 0.0, DEEP_MODES[mode]
+        )
+    values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)  # NaN as the bottom of the range, infinities as its ends
+    return ((values - low) / max(high - low, 1e-12)).astype(np.float32), mode, low, high
+
+
+def from_pixels(pixels: np.ndarray, mode: str, low: float, high: float) -> Image.Image:
+    """[0, 1] ``pixels`` as a PIL image in ``mode``, scaled back to ``low``-``high`` (the inverse of :func:`image_pixels`)."""
+    values = low + np.clip(pixels, 0.0, 1.0) * (high - low)
+    dtype = {"L": np.uint8, "I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]
+    return Image.fromarray(
+        values.astype(np.float32) if mode == "F" else np.round(values).astype(dtype)
+    )  # uint8: L, uint16: I;16, int32: I, float32: F
+
+
+def read_image(path: Path) -> tuple[np.ndarray, str, float, float]:
+    """An image file's pixels, as :func:`image_pixels` gives them; an image over Pillow's decompression-bomb
+    limit raises before it is decoded."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # over the limit: refused, not decoded
+        with Image.open(path) as image:
+            image.load()
+            return image_pixels(image, str(path))
+
+
+def write_image(pixels: np.ndarray, path: Path, mode: str, low: float, high: float) -> str:
+    """Write [0, 1] ``pixels`` to ``path`` in ``mode`` (scaled back to ``low``-``high``) where the file's
+    format stores that mode, else as 8-bit gray; returns the mode written. Written whole or not at all."""
+    fmt = FORMATS.get(path.suffix.lower(), "PNG")
+    if mode == "I" and "I" not in WRITABLE[fmt] and "I;16" in WRITABLE[fmt] and 0 <= low and high <= 65535:
+        mode = "I;16"  # 16-bit values in a 32-bit image (how some readers open 16-bit PNGs)
+    if mode not in WRITABLE[fmt]:
+        log.info("%s: written as 8-bit: %s files cannot hold the input's %s pixels", path, fmt, mode)
+        mode, low, high = "L", 0.0, 255.0
+    buffer = BytesIO()
+    from_pixels(pixels, mode, low, high).save(buffer, format=fmt)
+    write_atomic(path, buffer.getvalue())
+    return mode
+
+
 def _planes(image) -> tuple[list[np.ndarray], Callable[[list[np.ndarray]], object]]:
     """``image`` as 2-D float planes in [0, 1], and the function that turns results back into its type."""
     if isinstance(image, Image.Image):
-        if image.mode in PIL_SIXTEEN:  # 16-bit values, also in a 32-bit "I" image (how some readers open 16-bit files)
-            pixels = np.asarray(image, dtype=np.int64).clip(0, 65535).astype(np.uint16)
-        elif image.mode == "F":
-            pixels = np.asarray(image, dtype=np.float32)
-        else:
-            pixels = np.asarray(image.convert("L"))
-        planes, back = _planes(pixels)
-        return planes, lambda out: Image.fromarray(back(out))  # uint8: L, uint16: I;16, float32: F
+        pixels, mode, low, high = image_pixels(image)  # the same pixels python -m dae.denoise reads from a file
+        return [pixels], lambda out: from_pixels(out[0], mode, low, high)
     if isinstance(image, torch.Tensor):
         t = image.detach().cpu()
         if t.dtype != torch.uint8 and not t.is_floating_point():
