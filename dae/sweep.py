@@ -9,6 +9,7 @@ jobs and exits with status 1. A single run (no ``-m``) raises as usual.
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -56,7 +57,19 @@ def failed_jobs(sweep_dir: str | Path) -> list[Path]:
 
 
 class SweepSummary(Callback):
-    """After a sweep: one line naming the failed jobs, and exit status 1 if there were any."""
+    """Before a sweep: a SLURM launcher where SLURM is not installed is one line, before any folder is made.
+    After it: one line naming the failed jobs, and exit status 1 if there were any."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        launcher = str(config.hydra.launcher.get("_target_", ""))
+        if "Slurm" in launcher and shutil.which("sbatch") is None:
+            print(
+                "error: hydra/launcher=submitit_slurm needs SLURM, and sbatch is not on the PATH; on a machine without SLURM run the "
+                "sweep with the basic launcher (leave hydra/launcher out) or in parallel processes (hydra/launcher=joblib).",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise SystemExit(1)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -39,3 +39,18 @@ def test_failed_jobs_are_recorded_and_the_sweep_exits_naming_them(tmp_path, caps
     (bad / ERROR_FILE).unlink()
     SweepSummary().on_multirun_end(config)  # nothing failed: no exit
     assert ok.is_dir()
+
+
+def test_a_slurm_launcher_without_slurm_is_one_line_before_any_folder(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    config = OmegaConf.create(
+        {"hydra": {"launcher": {"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"}}}
+    )
+    with pytest.raises(SystemExit) as exit:
+        SweepSummary().on_multirun_start(config)
+    assert exit.value.code == 1
+    assert "error: hydra/launcher=submitit_slurm needs SLURM, and sbatch is not on the PATH" in capsys.readouterr().err
+    basic = OmegaConf.create({"hydra": {"launcher": {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}}})
+    SweepSummary().on_multirun_start(basic)  # the local launchers need no SLURM

@@ -1,0 +1,70 @@
+"""Sweeps on a real single-node SLURM cluster (tests/slurm/cluster.sh brings it up, with Debian's slurm-wlm
+and munge): the submitit launcher submits one SLURM job per sweep job, and a failing job is isolated as with
+the basic launcher. Where the cluster cannot start, the tests are skipped with the reason."""
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, fixture_overrides, run_module
+
+pytestmark = pytest.mark.slow  # a cluster and SLURM jobs: about a minute a sweep on 2 cores
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """The environment of a running single-node cluster (SLURM_CONF), torn down afterwards."""
+    folder = tmp_path_factory.mktemp("slurm")
+    script = ROOT / "tests" / "slurm" / "cluster.sh"
+    ports = {"DAE_SLURMCTLD_PORT": str(free_port()), "DAE_SLURMD_PORT": str(free_port())}
+    up = subprocess.run(["bash", str(script), "up", str(folder)], capture_output=True, text=True, env={**os.environ, **ports}, timeout=300)
+    lines = (up.stdout + up.stderr).strip().splitlines()
+    if up.returncode != 0:
+        pytest.skip(f"the SLURM tests need a single-node cluster, which did not start: {lines[-1] if lines else up.returncode}")
+    yield {"SLURM_CONF": str(folder / "slurm.conf")}
+    subprocess.run(["bash", str(script), "down", str(folder)], timeout=60)
+
+
+def sweep(slurm, fixture_data, folder: Path, *overrides: str) -> subprocess.CompletedProcess:
+    args = ["-m", "hydra/launcher=submitit_slurm", f"hydra.sweep.dir={folder}", "debug=fast", *overrides, *fixture_overrides(*fixture_data)]
+    return run_module("dae.train", *args, env=slurm, timeout=600)
+
+
+def jobs_by_overrides(sweep: Path) -> dict[str, Path]:
+    """The sweep's job folders by their first override (folder names are cut: the fixture adds many)."""
+    folders = [p for p in sweep.iterdir() if (p / ".hydra" / "overrides.yaml").is_file()]
+    return {(p / ".hydra" / "overrides.yaml").read_text().splitlines()[1].removeprefix("- "): p for p in folders}
+
+
+def test_a_sweep_submits_one_slurm_job_per_job(slurm, fixture_data, tmp_path):
+    result = sweep(slurm, fixture_data, tmp_path / "sweep", "loss=l1,mse")
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = jobs_by_overrides(tmp_path / "sweep")
+    assert sorted(jobs) == ["loss=l1", "loss=mse"]
+    for job in jobs.values():
+        assert (job / "metrics.json").is_file() and (job / "checkpoints" / "last.ckpt").is_file()
+    tasks = sorted(p for p in (tmp_path / "sweep" / ".submitit").glob("*_*") if p.is_dir())  # <SLURM job id>_<index>: one per sweep job
+    assert len(tasks) == 2
+    for task in tasks:
+        assert (task / f"{task.name}_0_result.pkl").is_file()
+        log = (task / f"{task.name}_0_log.out").read_text() + (task / f"{task.name}_0_log.err").read_text()
+        assert "Exiting after successful completion" in log and "SLURM auto-requeueing enabled" in log  # Lightning saw SLURM
+
+
+def test_a_failing_slurm_job_is_isolated_as_with_the_basic_launcher(slurm, fixture_data, tmp_path):
+    result = sweep(slurm, fixture_data, tmp_path / "sweep", "noise.sigma=0.5,-1")
+    assert result.returncode == 1
+    jobs = jobs_by_overrides(tmp_path / "sweep")
+    failed, finished = jobs["noise.sigma=-1"], jobs["noise.sigma=0.5"]
+    assert f"1 of 2 jobs failed: {failed.name} (see error.txt in each)" in result.stderr
+    assert (failed / "error.txt").read_text().startswith("ConfigError: noise.sigma=-1.0 is out of range")
+    assert (finished / "metrics.json").is_file()
