@@ -51,3 +51,17 @@ def write_csv(path: str | Path, rows: Iterable[dict], columns: Sequence[str]) ->
     writer.writeheader()
     writer.writerows({k: row.get(k) for k in columns} for row in rows)
     return write_text(path, out.getvalue())
+
+
+def check_folder(path: str | Path, key: str) -> Path:
+    """``path`` as a folder that can be made: a :class:`~dae.errors.ConfigError` naming ``key`` if it, or a folder
+    above it, is a file (``DAE_DATA_DIR=<a file>``), before any work is done."""
+    from dae.errors import ConfigError
+
+    path = Path(path)
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise ConfigError(f"{key}={path}: {part} is a file, not a folder; point {key} (or DAE_DATA_DIR) at a folder.")
+            break
+    return path

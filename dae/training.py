@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import signal
 import time
@@ -18,7 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from dae.callbacks import CheckpointOnInterrupt, ReportCallback, TrainingClock
-from dae.errors import ConfigError, JobError, integer
+from dae.errors import ConfigError, JobError, first_line, integer
 from dae.files import write_json
 from dae.jobs import load_job
 from dae.sweep import in_sweep
@@ -51,6 +52,7 @@ def build_model(cfg: DictConfig) -> L.LightningModule:
     loss = instantiate(cfg.loss)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None  # scheduler=none is an empty config
     model = instantiate(cfg.model, loss=loss, scheduler=scheduler)
+    check_optimization(cfg, model.optimizer, scheduler)
     if cfg.get("compile"):
         model.net.compile()
     return model
@@ -65,6 +67,23 @@ def check_learning_rate(cfg: DictConfig) -> None:
             f"scheduler.max_lr={peak} differs from model.optimizer.lr={lr}: the peak learning rate is model.optimizer.lr "
             f"under every schedule; set model.optimizer.lr={peak} instead (and leave scheduler.max_lr as it is)."
         )
+
+
+def check_optimization(cfg: DictConfig, optimizer, scheduler) -> None:
+    """Build the optimizer and the schedule once on a stand-in parameter, so that a value torch refuses
+    (``model.optimizer.lr=-1``) is one line naming the settings, before any work rather than when training starts."""
+    for key, factory in (("model.optimizer", optimizer), ("scheduler", scheduler)):
+        if factory is None:
+            continue
+        try:
+            built = optimizer(params=[torch.nn.Parameter(torch.zeros(1))])
+            if key == "scheduler":
+                takes_steps = "total_steps" in inspect.signature(getattr(factory, "func", factory)).parameters
+                factory(optimizer=built, **({"total_steps": 10} if takes_steps else {}))
+        except (ValueError, TypeError) as e:
+            settings = {k: v for k, v in OmegaConf.to_container(OmegaConf.select(cfg, key), resolve=True).items() if not k.startswith("_")}
+            shown = ", ".join(f"{key}.{k}={v}" for k, v in settings.items())
+            raise ConfigError(f"{shown}: torch refuses these settings ({first_line(e)}); set {key}.<name>=<a value it accepts>.") from None
 
 
 def build(cfg: DictConfig):

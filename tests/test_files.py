@@ -30,3 +30,15 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 def test_csv_rows_in_column_order_with_empty_cells(tmp_path):
     path = write_csv(tmp_path / "rows.csv", [{"b": 2, "a": 1}, {"a": 3}], ["a", "b"])
     assert list(csv.reader(path.open())) == [["a", "b"], ["1", "2"], ["3", ""]]
+
+
+def test_a_folder_under_a_file_is_named_before_any_work(tmp_path):
+    import pytest
+
+    from dae.errors import ConfigError
+    from dae.files import check_folder
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match=rf"paths.cache_dir={tmp_path / 'afile' / 'cache'}: {tmp_path / 'afile'} is a file, not a folder"):
+        check_folder(tmp_path / "afile" / "cache", "paths.cache_dir")
+    assert check_folder(tmp_path / "new" / "cache", "paths.cache_dir") == tmp_path / "new" / "cache"  # made later, as needed

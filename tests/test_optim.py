@@ -76,3 +76,14 @@ def test_hparams_record_the_learning_rate_used_and_old_jobs_keep_their_peak(tmp_
     assert hyperparameters(compose_train(["model.optimizer.lr=0.0007"], tmp_path))["lr"] == 0.0007
     old = load_job(ROOT / "tests" / "data" / "jobs" / "dae-0.2.0", rebuilt=None)  # max_lr 0.003 beside an ignored lr 0.001
     assert old.cfg.model.optimizer.lr == 0.003 and old.cfg.scheduler.max_lr == 0.003
+
+
+def test_a_value_torch_refuses_is_one_line_naming_the_settings_before_any_work(tmp_path):
+    from dae.errors import ConfigError
+    from dae.training import build_model
+    from tests.conftest import compose_train
+
+    with pytest.raises(ConfigError, match=r"model.optimizer.lr=-1: torch refuses these settings \(Invalid learning rate: -1\)"):
+        build_model(compose_train(["model.optimizer.lr=-1"], tmp_path))
+    with pytest.raises(ConfigError, match=r"scheduler.max_lr=0.003, scheduler.pct_start=2: torch refuses these settings \(.*pct_start"):
+        build_model(compose_train(["scheduler.pct_start=2"], tmp_path))

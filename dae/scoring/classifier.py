@@ -28,7 +28,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from dae.data import DenoisingDataModule, IDXSource
-from dae.files import write_atomic, write_json
+from dae.files import check_folder, write_atomic, write_json
 from dae.inference import evaluating, in_batches
 from dae.noise import Identity
 from dae.optim import configure_optimizers
@@ -145,7 +145,7 @@ def load_or_train(
     clean training split. Returns the network in eval mode, on the CPU.
     """
     key = cache_key(cfg, datamodule.source, datamodule.val_size, datamodule.split_seed, datamodule.image_size)
-    folder = Path(cache_dir) / "classifier" / key
+    folder = check_folder(cache_dir, "paths.cache_dir") / "classifier" / key
     weights = folder / "model.pt"
     with _locked(folder.with_suffix(".lock")):
         if weights.is_file() and not refresh:
