@@ -1,9 +1,13 @@
-"""Sweeps that survive a failing job.
+"""Sweeps that survive a failing job, and that can be resumed.
 
 In a sweep (``-m``), a job that raises writes ``error.txt`` into its folder (the error on the first
 line, then the traceback) and returns, so the launcher goes on with the others; at the end,
 :class:`SweepSummary` (a Hydra callback, conf/hydra/default.yaml) prints one line naming the failed
 jobs and exits with status 1. A single run (no ``-m``) raises as usual.
+
+``python -m dae.train -m resume=<sweep folder>`` launches the sweep again from its own ``multirun.yaml`` (its
+overrides and launcher, :func:`resume_argv`): each job that finished is skipped, a killed one continues from its
+``last.ckpt``, and one that failed or never started runs again (:func:`resumed_job`).
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from dae.errors import ConfigError
 from dae.files import write_text
 from dae.jobs import sweep_jobs
 
 log = logging.getLogger(__name__)
 
 ERROR_FILE = "error.txt"
+RESUMING = "DAE_RESUME_SWEEP"  # set in a resumed sweep's jobs (hydra.job.env_set), which then skip or continue
 
 
 def in_sweep() -> bool:
@@ -81,3 +87,41 @@ class SweepSummary(Callback):
             names = ", ".join(job.name for job in failed)
             print(f"sweep {sweep_dir}: {len(failed)} of {total} jobs failed: {names} (see error.txt in each)", file=sys.stderr, flush=True)
             raise SystemExit(1)
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """The command line of ``-m resume=<sweep folder>``: the sweep's own overrides and launcher settings, read from its
+    ``multirun.yaml``, into the same folder. Anything else given beside it is refused, before anything runs; launcher
+    settings (``hydra/launcher=...``, ``hydra.launcher.*``) may be changed. Other command lines come back as they are."""
+    if not any(arg in ("-m", "--multirun") for arg in argv) or not any(arg.startswith("resume=") for arg in argv[1:]):
+        return argv
+    args = [arg for arg in argv[1:] if arg not in ("-m", "--multirun")]
+    resume = [arg for arg in args if arg.startswith("resume=")]
+    folder = Path(resume[0].partition("=")[2].strip("'\"")).expanduser().resolve()
+    launcher = [arg for arg in args if arg.startswith(("hydra/launcher=", "hydra.launcher."))]
+    others = [arg for arg in args if arg not in resume and arg not in launcher]
+    if others or len(resume) > 1:
+        raise ConfigError(
+            f"resume={folder} resumes a sweep with its own overrides; also given: {' '.join(others + resume[1:])}. Leave them out "
+            "(launcher settings, hydra/launcher=... and hydra.launcher.*, may stay), or start a new sweep."
+        )
+    if not (folder / "multirun.yaml").is_file():
+        raise ConfigError(
+            f"resume={folder} is not a sweep folder (no multirun.yaml); pass outputs/multirun/<time>, or drop -m to resume one job."
+        )
+    recorded = OmegaConf.load(folder / "multirun.yaml").hydra.overrides
+    kept = [o for o in recorded.hydra if not o.startswith(("hydra.sweep.dir=", "hydra.mode=", f"+hydra.job.env_set.{RESUMING}="))]
+    return [argv[0], "-m", *recorded.task, *kept, *launcher, f"hydra.sweep.dir={folder}", f"+hydra.job.env_set.{RESUMING}=1"]
+
+
+def resumed_job(output_dir: str | Path) -> tuple[str, Path | None]:
+    """In a resumed sweep, what a job does: ``("done", None)`` if it finished (``metrics.json``), ``("continue",
+    last.ckpt)`` if it was stopped after an epoch, else ``("start", None)`` (its ``error.txt`` removed)."""
+    folder = Path(output_dir)
+    if (folder / "metrics.json").is_file():
+        return "done", None
+    last = folder / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        return "continue", last
+    (folder / ERROR_FILE).unlink(missing_ok=True)
+    return "start", None

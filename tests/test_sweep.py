@@ -54,3 +54,44 @@ def test_a_slurm_launcher_without_slurm_is_one_line_before_any_folder(tmp_path, 
     assert "error: hydra/launcher=submitit_slurm needs SLURM, and sbatch is not on the PATH" in capsys.readouterr().err
     basic = OmegaConf.create({"hydra": {"launcher": {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}}})
     SweepSummary().on_multirun_start(basic)  # the local launchers need no SLURM
+
+
+def test_resuming_a_sweep_reads_its_own_overrides_and_refuses_others(tmp_path):
+    from dae.errors import ConfigError
+    from dae.sweep import RESUMING, resume_argv
+
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    multirun = {
+        "hydra": {
+            "overrides": {
+                "hydra": ["hydra/launcher=joblib", f"hydra.sweep.dir={sweep}", "hydra.mode=MULTIRUN"],
+                "task": ["loss=l1,mse", "trainer.max_epochs=2"],
+            }
+        }
+    }
+    OmegaConf.save(OmegaConf.create(multirun), sweep / "multirun.yaml")
+    assert resume_argv(["train", "-m", f"resume={sweep}", "hydra.launcher.n_jobs=2"]) == [
+        "train", "-m", "loss=l1,mse", "trainer.max_epochs=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep}", f"+hydra.job.env_set.{RESUMING}=1",
+    ]  # fmt: skip
+    assert resume_argv(["train", "resume=x", "loss=l1"]) == ["train", "resume=x", "loss=l1"]  # one job: dae.train's own resume
+    with pytest.raises(ConfigError, match=rf"resume={sweep} resumes a sweep with its own overrides; also given: loss=mse\. Leave them out"):
+        resume_argv(["train", "-m", f"resume={sweep}", "loss=mse"])
+    with pytest.raises(ConfigError, match=rf"resume={tmp_path} is not a sweep folder \(no multirun.yaml\)"):
+        resume_argv(["train", "-m", f"resume={tmp_path}"])
+
+
+def test_a_resumed_sweep_skips_finished_jobs_continues_stopped_ones_and_reruns_the_rest(tmp_path):
+    from dae.sweep import resumed_job
+
+    done, stopped, failed = (tmp_path / name for name in ("done", "stopped", "failed"))
+    (done / "checkpoints").mkdir(parents=True)
+    (done / "metrics.json").write_text("{}")
+    (stopped / "checkpoints").mkdir(parents=True)
+    (stopped / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    failed.mkdir()
+    (failed / ERROR_FILE).write_text("ValueError: x")
+    assert resumed_job(done) == ("done", None) and resumed_job(stopped) == ("continue", stopped / "checkpoints" / "last.ckpt")
+    assert resumed_job(failed) == ("start", None) and not (failed / ERROR_FILE).exists()
+    assert resumed_job(tmp_path / "never") == ("start", None)
