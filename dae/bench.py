@@ -8,7 +8,9 @@ device and precision) are timed in one process, in training samples per second:
 - ``project``: ``Trainer.fit`` with the data module, on-device noise, metrics, logging, the
   checkpoint, the figure callbacks and the progress bar, as ``python -m dae.train`` runs it;
 - ``tutorial``: torchvision's ``MNIST`` dataset with per-sample transforms (pad, to-tensor,
-  per-sample noise, normalise) through a ``DataLoader`` with worker processes, and a plain loop.
+  per-sample noise, normalise) through a ``DataLoader`` with worker processes, and a plain loop;
+- ``inference`` (``bench.modes=[inference]``): images per second of the same network, with fresh weights,
+  in eager PyTorch, TorchScript and onnxruntime on batches of ``bench.inference_batches`` (dae/inference_speed.py).
 
 After a common warm-up, each is warmed up once more, then timed ``bench.repeats`` times over ``bench.steps`` steps; the
 median is reported. For ``project``, one repetition is one epoch of ``bench.steps`` batches
@@ -308,9 +310,9 @@ def inference_bench(cfg: DictConfig, datamodule, out_dir: Path) -> dict:
 
 
 def table(result: dict) -> str:
-    head = f"{result['hardware']}, {result['precision']}, batch {result['batch_size']}"
-    lines = [head]
+    lines = []
     if result["samples_per_s"]:
+        lines.append(f"{result['hardware']}, {result['precision']}, batch {result['batch_size']}")
         lines += [f"{'mode':<10}{'samples/s':>12}   runs", f"{'-' * 10}{'-' * 12}   {'-' * 24}"]
         for mode, rate in result["samples_per_s"].items():
             lines.append(f"{mode:<10}{rate:>12.0f}   " + " ".join(f"{r:.0f}" for r in result["runs"][mode]))
@@ -318,7 +320,8 @@ def table(result: dict) -> str:
     if "inference_images_per_s" in result:
         speeds = result["inference_images_per_s"]
         sizes = list(next(iter(speeds.values())))
-        lines += ["inference, images/s (float32, CPU):", f"{'runtime':<14}" + "".join(f"{'batch ' + s:>14}" for s in sizes)]
+        head = f"{result['hardware']}, inference of the config's network (fresh weights), float32, images/s:"
+        lines += [head, f"{'runtime':<14}" + "".join(f"{'batch ' + s:>14}" for s in sizes)]
         lines += [f"{name:<14}" + "".join(f"{speeds[name][s]:>14.0f}" for s in sizes) for name in speeds]
     return "\n".join(lines)
 

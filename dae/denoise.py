@@ -1,4 +1,4 @@
-"""Denoise your own images: ``python -m dae.denoise run=<job folder> input=<image or folder> output=<folder>``.
+"""Denoise your own images: ``python -m dae.denoise run=<job, pretrained folder or .onnx> input=<image or folder> output=<folder>``.
 
 Each grayscale image (PNG, JPEG, BMP, TIFF; colour is converted to gray) of any size is resized to
 the digit area the model was trained on (28 x 28 for MNIST), padded to its input size (32 x 32) as in
@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from dae.cli import one_line_errors, prepare_argv
 from dae.errors import ConfigError
 from dae.images import read_image, write_image
-from dae.jobs import load_job, target
+from dae.jobs import is_job, load_job, target
 from dae.loading import load
 
 log = logging.getLogger(__name__)
@@ -101,8 +101,9 @@ def run(cfg: DictConfig) -> tuple[list[Path], list[tuple[Path, str]]]:
     if output.exists() and not output.is_dir():
         raise ConfigError(f"output={output} is a file; expected a folder for the results (it is made if it does not exist).")
     targets = destinations(files, output, bool(cfg.get("overwrite", False)))
-    job = load_job(target(cfg.run, cfg.ckpt, cfg.paths.log_dir))
-    denoiser = load(job, cfg.ckpt)  # a bad run or checkpoint fails here, before any file is written
+    source = target(cfg.run, cfg.ckpt, cfg.paths.log_dir)
+    # a job folder (its own precision), a pretrained folder or an ONNX file; a bad one fails here, before any file is written
+    denoiser = load(load_job(source) if is_job(source) else source, cfg.ckpt)
     if not files:
         raise ConfigError(f"input={cfg.input} holds no image files ({', '.join(sorted(SUFFIXES))}).")
     output.mkdir(parents=True, exist_ok=True)

@@ -112,7 +112,7 @@ def export_onnx(model: DigitDenoiser, path: Path, digits: torch.Tensor, metadata
     except ImportError:
         raise ModelFileError('format=onnx needs onnx and onnxruntime: pip install -e ".[export]".') from None
     with _scratch(path) as tmp:
-        with warnings.catch_warnings(), _quiet("torch.onnx"):
+        with warnings.catch_warnings(), _quiet("torch.onnx", "onnx_ir", "onnxscript"):
             warnings.simplefilter("ignore")
             try:
                 torch.onnx.export(
@@ -216,15 +216,17 @@ def _scratch(path: Path):
 
 
 @contextmanager
-def _quiet(name: str):
-    """The logger ``name`` at WARNING for the block (torch's ONNX exporter logs every step at INFO)."""
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.WARNING)
+def _quiet(*names: str):
+    """The loggers ``names`` at WARNING for the block (torch's ONNX exporter and its passes log every step at INFO)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def model_card(job: Job, architecture: str, grid: Path | None) -> str:

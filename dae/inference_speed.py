@@ -38,7 +38,8 @@ def runners(model: DigitDenoiser, digits: torch.Tensor, folder: Path) -> dict:
 def images_per_second(run, batch: torch.Tensor, repeats: int, min_seconds: float = 0.5) -> list[float]:
     """``repeats`` timings of ``run`` on ``batch``, each over as many calls as take ``min_seconds``."""
     with torch.no_grad():
-        run(batch)  # warm-up: first-call allocations and kernel choices
+        for _ in range(3):  # warm-up: first-call allocations, kernel choices, TorchScript's profiling runs
+            run(batch)
         calls, start = 0, time.perf_counter()
         while time.perf_counter() - start < min_seconds / 4:
             run(batch)

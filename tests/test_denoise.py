@@ -158,3 +158,27 @@ def test_an_output_that_is_a_file_and_float_images_with_nan_are_handled(job, tmp
     with Image.open(written) as result:
         values = np.asarray(result)
     assert result.mode == "F" and np.isfinite(values).all() and values.max() <= 1.0 + 1e-6
+
+
+def test_a_pretrained_folder_or_an_onnx_file_denoises_as_the_job_does_in_float32(job, tmp_path):
+    """dae.denoise loads through dae.load: an export works as well as the job (which runs at its own precision)."""
+    import dae.denoise
+    from dae.export import run as export
+    from dae.jobs import load_job
+    from tests.conftest import compose_app
+
+    data_dir = load_job(job).cfg.paths.data_dir
+    images = tmp_path / "scans"
+    images.mkdir()
+    Image.fromarray(draw_digits(1, seed=3)[0][0]).resize((56, 56)).save(images / "a.png")
+    results = {}
+    for fmt, name in (("pretrained", "pretrained"), ("onnx", "model.onnx")):
+        export(
+            compose_app("export", [f"run={job}", f"output={tmp_path / name}", f"format={fmt}", "n_check=20", f"paths.data_dir={data_dir}"])
+        )
+        (written,), skipped = dae.denoise.run(denoise_cfg(tmp_path / name, images, tmp_path / f"out-{fmt}"))
+        results[fmt] = np.asarray(Image.open(written), dtype=np.int16)
+    assert not skipped and results["pretrained"].shape == (56, 56)
+    assert np.abs(results["pretrained"] - results["onnx"]).max() <= 1  # float32 both: the same 8-bit result
+    with pytest.raises(ConfigError, match=r"is not a trained denoiser: expected a job folder"):
+        dae.denoise.run(denoise_cfg(images, images, tmp_path / "out-none"))
