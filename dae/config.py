@@ -66,10 +66,14 @@ def fast_precision(accelerator: str = "auto") -> str:
 def ddp_strategy() -> str:
     """``ddp`` in a single run: Lightning starts one process per device by running the command line
     again, the fastest way. Inside a Hydra multirun that command line would start the whole sweep
-    again, so there it is ``ddp_spawn``: the processes are spawned from the job itself."""
+    again, so there it is ``ddp_spawn``: the processes are spawned from the job itself. Under SLURM with
+    several tasks (``hydra.launcher.tasks_per_node=2``) the processes exist already, one per task, and
+    Lightning takes their ranks from SLURM: ``ddp``, which then starts none."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+        return "ddp"
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     return "ddp_spawn" if multirun else "ddp"
 

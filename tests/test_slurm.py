@@ -68,3 +68,19 @@ def test_a_failing_slurm_job_is_isolated_as_with_the_basic_launcher(slurm, fixtu
     assert f"1 of 2 jobs failed: {failed.name} (see error.txt in each)" in result.stderr
     assert (failed / "error.txt").read_text().startswith("ConfigError: noise.sigma=-1.0 is out of range")
     assert (finished / "metrics.json").is_file()
+
+
+def test_ddp_takes_its_two_ranks_from_slurm_tasks_and_ends_with_one_job_and_the_same_weights(slurm, fixture_data, tmp_path):
+    """hydra.launcher.tasks_per_node=2 trainer=ddp_cpu: SLURM starts both processes, Lightning reads their ranks
+    from SLURM and starts none of its own; rank zero alone writes the job's files."""
+    digests = tmp_path / "digests"
+    digests.mkdir()
+    overrides = ["hydra.launcher.tasks_per_node=2", "trainer=ddp_cpu", "+callbacks.digest._target_=tests.helpers.RankDigest"]
+    result = sweep(slurm, fixture_data, tmp_path / "sweep", *overrides, f"+callbacks.digest.folder={digests}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (job,) = jobs_by_overrides(tmp_path / "sweep").values()
+    assert (job / "metrics.json").is_file() and len(list((job / "checkpoints").glob("best-*.ckpt"))) == 1
+    assert (digests / "weights_rank0.txt").read_text() == (digests / "weights_rank1.txt").read_text()
+    (task,) = [p for p in (tmp_path / "sweep" / ".submitit").iterdir() if p.is_dir()]  # one SLURM job, two tasks
+    logs = [(task / f"{task.name}_{rank}_log.err").read_text() for rank in (0, 1)]
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in logs[1] and "Starting with 2 processes" in logs[0]
