@@ -7,12 +7,14 @@ jobs and exits with status 1. A single run (no ``-m``) raises as usual.
 
 ``python -m dae.train -m resume=<sweep folder>`` launches the sweep again from its own ``multirun.yaml`` (its
 overrides and launcher, :func:`resume_argv`): each job that finished is skipped, a killed one continues from its
-``last.ckpt``, and one that failed or never started runs again (:func:`resumed_job`).
+``last.ckpt``, and one that failed or never started runs again (:func:`resumed_job`). A SLURM job that is
+requeued (preempted, or past its time limit: submitit requeues it) does the same with its own folder.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 import traceback
@@ -112,6 +114,11 @@ def resume_argv(argv: list[str]) -> list[str]:
     recorded = OmegaConf.load(folder / "multirun.yaml").hydra.overrides
     kept = [o for o in recorded.hydra if not o.startswith(("hydra.sweep.dir=", "hydra.mode=", f"+hydra.job.env_set.{RESUMING}="))]
     return [argv[0], "-m", *recorded.task, *kept, *launcher, f"hydra.sweep.dir={folder}", f"+hydra.job.env_set.{RESUMING}=1"]
+
+
+def requeued() -> bool:
+    """Whether this is a SLURM job started again (requeued: preempted, past its time limit, ``scontrol requeue``)."""
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
 
 
 def resumed_job(output_dir: str | Path) -> tuple[str, Path | None]:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from dae.cli import one_line_errors, prepare_argv
 from dae.jobs import read_json
 from dae.speedups.allocator import keep_freed_memory
-from dae.sweep import RESUMING, in_sweep, record_failure, resume_argv, resumed_job
+from dae.sweep import RESUMING, in_sweep, record_failure, requeued, resume_argv, resumed_job
 from dae.training import resumable, train
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,9 @@ def main(cfg: DictConfig) -> float:
 
 
 def sweep_job(cfg: DictConfig) -> dict:
-    """One job of a sweep; in a resumed sweep (dae.sweep.resume_argv), a finished job is skipped and a stopped one continues."""
-    if not os.environ.get(RESUMING):
+    """One job of a sweep; in a resumed sweep (dae.sweep.resume_argv) or a requeued SLURM job, a finished job is
+    skipped and a stopped one continues from its last.ckpt."""
+    if not os.environ.get(RESUMING) and not requeued():
         return train(cfg)
     what, checkpoint = resumed_job(cfg.paths.output_dir)
     if what == "done":
