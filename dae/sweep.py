@@ -26,7 +26,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from dae.errors import ConfigError
+from dae.errors import ConfigError, first_line
 from dae.files import write_text
 from dae.jobs import sweep_jobs
 
@@ -70,14 +70,22 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         launcher = str(config.hydra.launcher.get("_target_", ""))
+        problem = None
         if "Slurm" in launcher and shutil.which("sbatch") is None:
-            print(
-                "error: hydra/launcher=submitit_slurm needs SLURM, and sbatch is not on the PATH; on a machine without SLURM run the "
-                "sweep with the basic launcher (leave hydra/launcher out) or in parallel processes (hydra/launcher=joblib).",
-                file=sys.stderr,
-                flush=True,
+            problem = (
+                "hydra/launcher=submitit_slurm needs SLURM, and sbatch is not on the PATH; on a machine without SLURM run the "
+                "sweep with the basic launcher (leave hydra/launcher out) or in parallel processes (hydra/launcher=joblib)."
             )
+        problem = problem or search_space_problem(config)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr, flush=True)
             raise SystemExit(1)
+        # Every sweep folder holds its multirun.yaml from the start (Hydra's basic sweeper writes it, the Optuna
+        # sweeper does not), so that dae.report, the probe and resume=<sweep folder> know it for one.
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not (sweep_dir / "multirun.yaml").exists():
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(config, sweep_dir / "multirun.yaml")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -89,6 +97,33 @@ class SweepSummary(Callback):
             names = ", ".join(job.name for job in failed)
             print(f"sweep {sweep_dir}: {len(failed)} of {total} jobs failed: {names} (see error.txt in each)", file=sys.stderr, flush=True)
             raise SystemExit(1)
+
+
+def search_space_problem(config: DictConfig) -> str | None:
+    """What is wrong with a search's ``hydra.sweeper.params`` (an empty choice, an interval or a range that holds
+    nothing), said before any trial runs; None if nothing is."""
+    params = OmegaConf.select(config, "hydra.sweeper.params")
+    if not params:
+        return None
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+
+    parser = OverridesParser.create()
+    for key, value in params.items():
+        try:
+            sweep = parser.parse_override(f"{key}={value}").value()
+        except Exception as e:  # Hydra's own parse errors
+            return f"hydra.sweeper.params.{key}={value} cannot be read ({first_line(e)}); e.g. interval(0.001, 0.01) or choice(a, b)."
+        empty = (
+            (isinstance(sweep, IntervalSweep) and not sweep.start < sweep.end)
+            or (isinstance(sweep, RangeSweep) and not (sweep.stop - sweep.start) * (sweep.step or 1) > 0)
+            or (isinstance(sweep, ChoiceSweep) and not sweep.list)
+        )
+        if empty:
+            return (
+                f"hydra.sweeper.params.{key}={value} holds no value to try; give a low end below the high end, e.g. interval(0.001, 0.01)."
+            )
+    return None
 
 
 def resume_argv(argv: list[str]) -> list[str]:

@@ -52,8 +52,10 @@ def test_a_slurm_launcher_without_slurm_is_one_line_before_any_folder(tmp_path, 
         SweepSummary().on_multirun_start(config)
     assert exit.value.code == 1
     assert "error: hydra/launcher=submitit_slurm needs SLURM, and sbatch is not on the PATH" in capsys.readouterr().err
-    basic = OmegaConf.create({"hydra": {"launcher": {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}}})
+    launcher = {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}
+    basic = OmegaConf.create({"hydra": {"launcher": launcher, "sweep": {"dir": str(tmp_path / "sweep")}}})
     SweepSummary().on_multirun_start(basic)  # the local launchers need no SLURM
+    assert (tmp_path / "sweep" / "multirun.yaml").is_file()  # written from the start, whatever the sweeper
 
 
 def test_resuming_a_sweep_reads_its_own_overrides_and_refuses_others(tmp_path):
@@ -95,3 +97,22 @@ def test_a_resumed_sweep_skips_finished_jobs_continues_stopped_ones_and_reruns_t
     assert resumed_job(done) == ("done", None) and resumed_job(stopped) == ("continue", stopped / "checkpoints" / "last.ckpt")
     assert resumed_job(failed) == ("start", None) and not (failed / ERROR_FILE).exists()
     assert resumed_job(tmp_path / "never") == ("start", None)
+
+
+def test_a_search_space_that_holds_nothing_is_named_before_any_trial():
+    from dae.sweep import search_space_problem
+
+    def space(**params):
+        return OmegaConf.create({"hydra": {"sweeper": {"params": params}}})
+
+    good = space(
+        **{"model.optimizer.lr": "tag(log, interval(0.0005, 0.01))", "loss": "choice(l1, mse)", "data.batch_size": "range(32, 256, 32)"}
+    )
+    assert search_space_problem(good) is None and search_space_problem(OmegaConf.create({"hydra": {}})) is None
+    assert "hydra.sweeper.params.loss=choice() cannot be read (ValueError while evaluating 'choice()'" in search_space_problem(
+        space(loss="choice()")
+    )
+    for key, value in (("model.optimizer.lr", "interval(0.01, 0.001)"), ("data.batch_size", "range(256, 32)")):
+        assert search_space_problem(space(**{key: value})) == (
+            f"hydra.sweeper.params.{key}={value} holds no value to try; give a low end below the high end, e.g. interval(0.001, 0.01)."
+        )
