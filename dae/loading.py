@@ -30,7 +30,7 @@ from dae.errors import JobError, ModelFileError, first_line
 from dae.images import to_batch
 from dae.inference import autocast, evaluating, in_batches
 from dae.jobs import Job, is_job, is_sweep, load_job
-from dae.pretrained import DigitDenoiser, is_pretrained, load_pretrained
+from dae.pretrained import DigitDenoiser, check_weights, is_pretrained, load_pretrained
 
 
 def load_model(job: Job, ckpt: str | Path | None = None) -> torch.nn.Module:
@@ -45,19 +45,9 @@ def load_model(job: Job, ckpt: str | Path | None = None) -> torch.nn.Module:
         raise JobError(
             f"ckpt={path} could not be read as a Lightning checkpoint ({type(e).__name__}: {first_line(e)}); expected a .ckpt written by `python -m dae.train`."
         ) from None
-    expected, got = set(model.state_dict()), set(weights)
-    if expected != got:
-        missing, extra = sorted(expected - got)[:3], sorted(got - expected)[:3]
-        raise JobError(
-            f"ckpt={path} does not fit this job's model ({cfg.model.net._target_}): missing {missing}, unexpected {extra}. "
-            f"It is a checkpoint of another model; pass the checkpoint of the run in {job.folder}."
-        )
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as e:  # same layer names, other shapes (e.g. another latent size)
-        raise JobError(
-            f"ckpt={path} does not fit this job's model ({cfg.model.net._target_}): {first_line(e, 1)} It is a checkpoint of another model; pass the checkpoint of the run in {job.folder}."
-        ) from None
+    fix = f"; pass the checkpoint of the run in {job.folder}"
+    check_weights(model, weights, f"ckpt={path}", f"this job's model ({cfg.model.net._target_})", JobError, fix)
+    model.load_state_dict(weights)
     return model.eval()
 
 

@@ -176,13 +176,15 @@ def load_pretrained(folder: str | Path) -> PretrainedDenoiser:
         weights = load_file(str(path))
     except (OSError, SafetensorError) as e:
         raise ModelFileError(f"{path} cannot be read as safetensors ({type(e).__name__}: {e}); export the model again.") from None
-    check_weights(model, weights, path, f"{config['architecture']} of {folder / CONFIG}")
+    check_weights(model, weights, path, f"the {config['architecture']} of {folder / CONFIG}")
     model.load_state_dict(weights)
     return model.eval()
 
 
-def check_weights(model: nn.Module, weights: dict, path: Path, what: str) -> None:
-    """A :class:`ModelFileError` unless ``weights`` has exactly ``model``'s tensors, in their shapes."""
+def check_weights(
+    model: nn.Module, weights: dict, path: Path | str, what: str, error: type[Exception] = ModelFileError, fix: str = ""
+) -> None:
+    """An ``error`` naming the file unless ``weights`` has exactly ``model``'s tensors, in their shapes."""
     expected = model.state_dict()
     missing, extra = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
     wrong = [k for k in expected if k in weights and tuple(weights[k].shape) != tuple(expected[k].shape)]
@@ -192,4 +194,4 @@ def check_weights(model: nn.Module, weights: dict, path: Path, what: str) -> Non
             for label, names in (("missing", missing), ("unexpected", extra), ("of other shapes", wrong))
             if names
         )
-        raise ModelFileError(f"{path} does not fit the {what}: tensors {detail}. It holds the weights of another network.")
+        raise error(f"{path} does not fit {what}: tensors {detail}. It holds the weights of another network{fix}.")
