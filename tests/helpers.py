@@ -68,3 +68,19 @@ def job_with_model(job: Path, folder: Path, model: str, lightning_module: str | 
     module = instantiate(OmegaConf.create(config["model"]), loss=torch.nn.L1Loss(), scheduler=None)
     torch.save({"state_dict": module.state_dict(), "epoch": 0}, folder / "checkpoints" / "last.ckpt")
     return folder
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def jobs_by_override(sweep: Path, position: int = 0) -> dict[str, Path]:
+    """A sweep's job folders by their override at ``position`` in ``.hydra/overrides.yaml`` (folder names are cut:
+    the fixture adds many overrides)."""
+    folders = [p for p in sweep.iterdir() if (p / ".hydra" / "overrides.yaml").is_file()]
+    return {(p / ".hydra" / "overrides.yaml").read_text().splitlines()[position].removeprefix("- "): p for p in folders}

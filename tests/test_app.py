@@ -37,6 +37,7 @@ from dae.page import (
 from dae.pretrained import PretrainedDenoiser
 from dae.scoring.classifier import predict
 from tests.conftest import compose_app, draw_digits, fixture_overrides, run_app
+from tests.helpers import free_port
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
@@ -195,12 +196,6 @@ def test_a_run_that_is_not_a_model_is_one_line(tmp_path):
     with pytest.raises(SystemExit) as exit:
         run_app(main, f"run={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path / 'log'}")
     assert str(exit.value.code).startswith(f"error: {tmp_path / 'nowhere'} does not exist; expected a job folder")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_port_in_use_is_named(parts):

@@ -10,16 +10,11 @@ import time
 import pytest
 
 from tests.conftest import ROOT, fixture_overrides, run_module
+from tests.helpers import jobs_by_override
 
 pytestmark = pytest.mark.slow  # three sweeps of three two-epoch jobs, in subprocesses: about a minute
 
 KEYS = ("val/psnr", "val/ssim", "val/loss", "test/psnr", "test/ssim", "test/loss")
-
-
-def jobs_by_overrides(sweep):
-    """The sweep's job folders by their first override (names are cut: the fixture adds many overrides)."""
-    folders = [p for p in sweep.iterdir() if (p / ".hydra" / "overrides.yaml").is_file()]
-    return {(p / ".hydra" / "overrides.yaml").read_text().splitlines()[0].removeprefix("- "): p for p in folders}
 
 
 def metrics(folder):
@@ -37,13 +32,13 @@ def test_a_sweep_killed_in_its_second_job_resumes_to_the_metrics_of_an_uninterru
     )  # fmt: skip
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        second = jobs_by_overrides(sweep).get("loss=mse") if sweep.is_dir() else None
+        second = jobs_by_override(sweep).get("loss=mse") if sweep.is_dir() else None
         if second is not None and (second / "checkpoints" / "last.ckpt").is_file():
             break
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)  # as a lost node or the OOM killer would: no chance to save anything
     process.wait()
-    jobs = jobs_by_overrides(sweep)
+    jobs = jobs_by_override(sweep)
     assert set(jobs) == {"loss=l1", "loss=mse"} and not (jobs["loss=mse"] / "metrics.json").exists()
     first = jobs["loss=l1"]
     checkpoints = {p.name: p.stat().st_mtime_ns for p in (first / "checkpoints").iterdir()}
@@ -51,7 +46,7 @@ def test_a_sweep_killed_in_its_second_job_resumes_to_the_metrics_of_an_uninterru
 
     resumed = run_module("dae.train", "-m", f"resume={sweep}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    jobs, reference = jobs_by_overrides(sweep), jobs_by_overrides(tmp_path / "whole")
+    jobs, reference = jobs_by_override(sweep), jobs_by_override(tmp_path / "whole")
     assert set(jobs) == set(reference) == {"loss=l1", "loss=mse", "loss=smooth_l1"}
     for name, folder in jobs.items():
         got, want = metrics(folder), metrics(reference[name])

@@ -3,21 +3,15 @@ and munge): the submitit launcher submits one SLURM job per sweep job, and a fai
 the basic launcher. Where the cluster cannot start, the tests are skipped with the reason."""
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, fixture_overrides, run_module
+from tests.helpers import free_port, jobs_by_override
 
 pytestmark = pytest.mark.slow  # a cluster and SLURM jobs: about a minute a sweep on 2 cores, 2.5 min for the requeue
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,16 +33,10 @@ def sweep(slurm, fixture_data, folder: Path, *overrides: str) -> subprocess.Comp
     return run_module("dae.train", *args, env=slurm, timeout=600)
 
 
-def jobs_by_overrides(sweep: Path) -> dict[str, Path]:
-    """The sweep's job folders by their first override (folder names are cut: the fixture adds many)."""
-    folders = [p for p in sweep.iterdir() if (p / ".hydra" / "overrides.yaml").is_file()]
-    return {(p / ".hydra" / "overrides.yaml").read_text().splitlines()[1].removeprefix("- "): p for p in folders}
-
-
 def test_a_sweep_submits_one_slurm_job_per_job(slurm, fixture_data, tmp_path):
     result = sweep(slurm, fixture_data, tmp_path / "sweep", "loss=l1,mse")
     assert result.returncode == 0, result.stderr[-2000:]
-    jobs = jobs_by_overrides(tmp_path / "sweep")
+    jobs = jobs_by_override(tmp_path / "sweep", 1)
     assert sorted(jobs) == ["loss=l1", "loss=mse"]
     for job in jobs.values():
         assert (job / "metrics.json").is_file() and (job / "checkpoints" / "last.ckpt").is_file()
@@ -63,7 +51,7 @@ def test_a_sweep_submits_one_slurm_job_per_job(slurm, fixture_data, tmp_path):
 def test_a_failing_slurm_job_is_isolated_as_with_the_basic_launcher(slurm, fixture_data, tmp_path):
     result = sweep(slurm, fixture_data, tmp_path / "sweep", "noise.sigma=0.5,-1")
     assert result.returncode == 1
-    jobs = jobs_by_overrides(tmp_path / "sweep")
+    jobs = jobs_by_override(tmp_path / "sweep", 1)
     failed, finished = jobs["noise.sigma=-1"], jobs["noise.sigma=0.5"]
     assert f"1 of 2 jobs failed: {failed.name} (see error.txt in each)" in result.stderr
     assert (failed / "error.txt").read_text().startswith("ConfigError: noise.sigma=-1.0 is out of range")
@@ -78,7 +66,7 @@ def test_ddp_takes_its_two_ranks_from_slurm_tasks_and_ends_with_one_job_and_the_
     overrides = ["hydra.launcher.tasks_per_node=2", "trainer=ddp_cpu", "+callbacks.digest._target_=tests.helpers.RankDigest"]
     result = sweep(slurm, fixture_data, tmp_path / "sweep", *overrides, f"+callbacks.digest.folder={digests}")
     assert result.returncode == 0, result.stderr[-2000:]
-    (job,) = jobs_by_overrides(tmp_path / "sweep").values()
+    (job,) = jobs_by_override(tmp_path / "sweep", 1).values()
     assert (job / "metrics.json").is_file() and len(list((job / "checkpoints").glob("best-*.ckpt"))) == 1
     assert (digests / "weights_rank0.txt").read_text() == (digests / "weights_rank1.txt").read_text()
     (task,) = [p for p in (tmp_path / "sweep" / ".submitit").iterdir() if p.is_dir()]  # one SLURM job, two tasks
@@ -116,8 +104,8 @@ def test_a_requeued_slurm_job_continues_from_its_last_checkpoint_to_the_same_met
     (job_id,) = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True, check=True).stdout.split()
     subprocess.run(["scontrol", "requeue", job_id], env=env, check=True)
     assert process.wait(timeout=600) == 0
-    (job,) = jobs_by_overrides(tmp_path / "sweep").values()
-    (reference,) = jobs_by_overrides(tmp_path / "whole").values()
+    (job,) = jobs_by_override(tmp_path / "sweep", 1).values()
+    (reference,) = jobs_by_override(tmp_path / "whole", 1).values()
     got, want = (json.loads((folder / "metrics.json").read_text()) for folder in (job, reference))
     assert got["epochs"] == want["epochs"] == 4
     assert all(abs(got[k] - want[k]) <= 1e-5 for k in ("val/psnr", "val/loss", "test/psnr", "test/ssim")), (got, want)
