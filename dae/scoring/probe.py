@@ -21,7 +21,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from joblib.externals.loky import get_reusable_executor
+from joblib.executor import get_memmapping_executor
 from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -186,7 +186,7 @@ def run_probe(
             control = json.loads(cached.read_text())["accuracy"]
         else:
             pipeline = control_model(settings, latent_dim, len(train_y))
-            executor = get_reusable_executor(max_workers=1)
+            executor = get_memmapping_executor(1)  # joblib's own: a later joblib.Parallel in this process can reuse it
             control_job = executor.submit(pipeline.fit, pixels(train_images), train_y)  # returns the fitted pipeline
     with stage("fit and score SVM"):
         result, text = fit_and_score(make_pipeline(StandardScaler(), svm(settings)), z_train, train_y, z_test, test_y)
