@@ -28,9 +28,11 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from dae.data import DenoisingDataModule, IDXSource
+from dae.data.datamodule import fixed_noise
+from dae.data.training_images import TrainingImages, to_u8
 from dae.files import check_folder, write_atomic, write_json
 from dae.inference import evaluating, in_batches
-from dae.noise import Identity
+from dae.noise import Identity, Noise
 from dae.optim import configure_optimizers
 
 log = logging.getLogger(__name__)
@@ -59,13 +61,15 @@ class ClassifierModule(L.LightningModule):
         return configure_optimizers(self, partial(self.optimizer, lr=self.lr), partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=self.lr))
 
 
-def cache_key(cfg: DictConfig, source: IDXSource, val_size: int, split_seed: int, image_size: int) -> str:
+def cache_key(cfg: DictConfig, source: IDXSource, val_size: int, split_seed: int, image_size: int, augment: Noise | None = None) -> str:
     """A hash of everything that defines the trained classifier."""
     identity = {
         "classifier": OmegaConf.to_container(cfg, resolve=True),
         "data": source.checksums(),
         "split": [val_size, split_seed, image_size],
     }
+    if augment is not None:  # M trained with noisy copies: another classifier
+        identity["augment"] = [type(augment).__name__, augment.params()]
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -136,32 +140,54 @@ def fit(cfg: DictConfig, data: DenoisingDataModule, accelerator: str = "auto") -
     return module.net.cpu().eval()
 
 
+def with_noisy_copies(cfg: DictConfig, data: DenoisingDataModule, noise: Noise) -> TrainingImages:
+    """The clean training images of ``data`` and a noisy copy of each (``noise``, drawn once, 8-bit), in M's batches."""
+    _, clean, labels = data.images("train")
+    noisy = fixed_noise(noise, clean, "augmentation")  # not the images any test or probe uses
+    return TrainingImages(torch.cat([to_u8(clean), to_u8(noisy)]), labels.repeat(2), data.images("val"), cfg.batch_size, cfg.seed)
+
+
 def load_or_train(
-    cfg: DictConfig, datamodule: DenoisingDataModule, cache_dir: str | Path, refresh: bool = False, accelerator: str = "auto"
+    cfg: DictConfig,
+    datamodule: DenoisingDataModule,
+    cache_dir: str | Path,
+    refresh: bool = False,
+    accelerator: str = "auto",
+    augment: Noise | None = None,
 ) -> nn.Module:
     """Classifier M for this config and dataset: from the cache, or trained now and cached.
 
     ``datamodule`` supplies the dataset (its source, split and image size); M trains on the
-    clean training split. Returns the network in eval mode, on the CPU.
+    clean training split, and with ``augment`` (a noise) on a noisy copy of each image too, as in
+    experiments/augmentation: a classifier made robust by augmentation rather than by a denoiser, cached
+    apart. Returns the network in eval mode, on the CPU.
     """
-    key = cache_key(cfg, datamodule.source, datamodule.val_size, datamodule.split_seed, datamodule.image_size)
+    key = cache_key(cfg, datamodule.source, datamodule.val_size, datamodule.split_seed, datamodule.image_size, augment)
     folder = check_folder(cache_dir, "paths.cache_dir") / "classifier" / key
+    name = "classifier M" if augment is None else f"classifier M with noisy copies ({augment!r})"
     weights = folder / "model.pt"
     with _locked(folder.with_suffix(".lock")):
         if weights.is_file() and not refresh:
             net = instantiate(cfg.net)
             net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-            log.info("classifier M: loaded from %s", weights)
+            log.info("%s: loaded from %s", name, weights)
             return net.eval()
-        log.info("classifier M: training (%d epochs) into %s", cfg.max_epochs, folder)
+        log.info("%s: training (%d epochs) into %s", name, cfg.max_epochs, folder)
         data = clean_data(cfg, datamodule)
-        net = fit(cfg, data, accelerator)
+        net = fit(cfg, data if augment is None else with_noisy_copies(cfg, data, augment), accelerator)
         _, clean, labels = data.images("test")
         clean_report, text = report(labels.numpy(), predict(net, clean))
         buffer = io.BytesIO()
         torch.save(net.state_dict(), buffer)
-        write_json(folder / "report.json", {"clean": clean_report, "config": OmegaConf.to_container(cfg, resolve=True)})
+        write_json(
+            folder / "report.json",
+            {
+                "clean": clean_report,
+                "config": OmegaConf.to_container(cfg, resolve=True),
+                "augment": None if augment is None else repr(augment),
+            },
+        )
         write_atomic(folder / "report.txt", text.encode())
         write_atomic(weights, buffer.getvalue())
-        log.info("classifier M: clean test accuracy %.4f; saved to %s", clean_report["accuracy"], weights)
+        log.info("%s: clean test accuracy %.4f; saved to %s", name, clean_report["accuracy"], weights)
     return net

@@ -9,9 +9,9 @@ autoencoder the denoised ones. The copies are made once (fixed noise, 8-bit like
 variant trains for M's epochs over its whole set, so (b) and (c) take two times M's steps and (d)
 three. Writes augmentation.csv, augmentation.md and augmentation.png into --out.
 
-Each variant is trained by dae.scoring.classifier.fit, as M is, on :class:`TrainingImages`: a data module that
-serves the given training images in M's batches (the same shuffling and batch seeds as the project's
-data module) and validates on the clean validation split.
+Each variant is trained by dae.scoring.classifier.fit, as M is, on :class:`dae.data.training_images.TrainingImages`:
+a data module that serves the given training images in M's batches (the same shuffling and batch seeds as the
+project's data module) and validates on the clean validation split.
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ import argparse
 import time
 from pathlib import Path
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader
 
 import dae  # noqa: F401  (registers the config resolvers)
 from dae import figures
-from dae.data.batches import EpochBatchSampler, TensorBatches
-from dae.data.datamodule import Images, fixed_noise, to_unit
+from dae.data.datamodule import fixed_noise
+from dae.data.training_images import TrainingImages, to_u8
 from dae.files import write_csv, write_text
-from dae.inference import denoise, eval_batch_size
+from dae.inference import denoise
 from dae.jobs import load_job
 from dae.loading import build_datamodule, load_model
 from dae.scoring.classifier import fit, predict
@@ -38,38 +36,6 @@ HERE = Path(__file__).resolve().parent
 VARIANTS = {"clean": (), "noisy": ("noisy",), "denoised": ("denoised",), "both": ("noisy", "denoised")}
 TESTS = ("clean", "noisy", "denoised")
 COLUMNS = ["noise", "trained_on", "train_images", "test_images", "train_s", *(f"acc_{t}" for t in TESTS), "job"]
-
-
-def to_u8(images: torch.Tensor) -> torch.Tensor:
-    """[0, 1] images as 8-bit pixels, as the data set stores them."""
-    return images.mul(255).round_().clamp_(0, 255).to(torch.uint8)
-
-
-class TrainingImages(L.LightningDataModule):
-    """Batches ``(clean, clean, label)`` for :func:`dae.scoring.classifier.fit`: the 8-bit training ``images``,
-    shuffled and batched as :class:`~dae.data.DenoisingDataModule` batches its training split (seed
-    ``seed``), and the clean images of ``val`` for validation."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, val: Images, batch_size: int, seed: int) -> None:
-        super().__init__()
-        self.train_images, self.train_labels, self.val = images, labels, val
-        self.batch_size, self.seed = batch_size, seed
-
-    def train_dataloader(self) -> DataLoader:
-        sampler = EpochBatchSampler(len(self.train_labels), self.batch_size, shuffle=True, seed=self.seed)
-        return DataLoader(TensorBatches(self.train_images, self.train_labels), sampler=sampler, batch_size=None)
-
-    def val_dataloader(self) -> DataLoader:
-        _, clean, labels = self.val
-        sampler = EpochBatchSampler(len(labels), eval_batch_size(None, torch.device("cpu")), shuffle=False, with_seed=False)
-        return DataLoader(TensorBatches(clean, clean, labels), sampler=sampler, batch_size=None)
-
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        if len(batch) == 3 and isinstance(batch[2], int):  # a training batch: (uint8 images, labels, seed)
-            images, labels, _ = batch
-            clean = to_unit(images)
-            return clean, clean, labels
-        return batch
 
 
 def augmentation(folder: Path, trained: dict) -> list[dict]:
