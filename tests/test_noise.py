@@ -11,7 +11,25 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from dae.data.datamodule import noise_seed
-from dae.noise import Blur, Gaussian, Identity, Mixed, Noise, Occlusion, Periodic, Poisson, SaltPepper, Speckle
+from dae.noise import (
+    Blur,
+    Brightness,
+    Dropout,
+    Gaussian,
+    Haze,
+    Identity,
+    Inversion,
+    Mixed,
+    MotionBlur,
+    Noise,
+    Occlusion,
+    Periodic,
+    Poisson,
+    SaltPepper,
+    Smudges,
+    Speckle,
+    Strokes,
+)
 from tests.conftest import CONF
 
 CONFIGS = sorted((CONF / "noise").glob("*.yaml"))
@@ -124,9 +142,10 @@ def test_periodic_is_a_sine_of_the_amplitude_with_per_image_frequency():
         (lambda: Periodic(freq_min=8, freq_max=2), r"noise\.freq_max=2\.0 .*>= 8\.0"),
         (lambda: Gaussian(sigma=float("nan")), r"noise\.sigma=nan"),
         (
-            lambda: Mixed({"gaussian": [0.1, 0.7], "blur": [1, 2]}),
-            r"noise\.levels\.blur: unknown noise type; allowed \['gaussian', 'periodic', 'salt_pepper', 'speckle'\]",
+            lambda: Mixed({"gaussian": [0.1, 0.7], "fog": [1, 2]}),
+            r"noise\.levels\.fog: unknown noise type; allowed \['blur', 'brightness', 'dropout', 'gaussian', 'haze', 'inversion', 'motion_blur', ",
         ),
+        (lambda: Mixed({"gaussian": [0.1, 0.7]}, clean=1.5), r"noise\.clean=1\.5 is out of range"),
         (lambda: Mixed({"salt_pepper": [0.1, 1.5]}), r"noise\.levels\.salt_pepper=\[0\.1, 1\.5\]: noise\.amount=1\.5 is out of range"),
         (lambda: Mixed({"gaussian": [0.7, 0.1]}), r"noise\.levels\.gaussian=\[0\.7, 0\.1\] must be \[low, high\]"),
         (lambda: Mixed({}), r"noise\.levels is empty"),
@@ -137,7 +156,11 @@ def test_bad_parameters_raise_naming_parameter_value_and_range(make, match):
         make()
 
 
-@pytest.mark.parametrize("noise", [Gaussian(), SaltPepper(), Speckle(), Periodic(), Occlusion()], ids=lambda n: n.name)
+@pytest.mark.parametrize(
+    "noise",
+    [Gaussian(), SaltPepper(), Speckle(), Periodic(), Occlusion(), Strokes(), Haze(), Smudges(), Brightness(), Dropout()],
+    ids=lambda n: n.name,
+)
 def test_per_image_levels_scale_each_image(noise):
     """at_level() with one level per image: level 0 leaves an image clean, a higher level changes it more."""
     x = batch(value=0.5)
@@ -209,3 +232,77 @@ def test_new_noises_validate_their_levels():
         Blur(sigma=-1)
     with pytest.raises(ValueError, match=r"noise\.size=1\.5 is out of range: allowed \[0\.0, 1\.0\]"):
         Occlusion(size=1.5)
+
+
+def test_motion_blur_smears_along_one_direction_and_length_zero_is_identity():
+    x = torch.zeros((2, 1, 32, 32))
+    x[:, :, 16, 16] = 1.0  # one bright dot
+    y = MotionBlur(length=8)(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(y.sum((2, 3)), x.sum((2, 3)), atol=0.05)  # the light is spread, not lost
+    lit = (y[0, 0] > 0.01).nonzero().float()
+    spread = torch.linalg.svdvals(lit - lit.mean(0))
+    assert spread[0] > 3 * spread[1]  # a streak: long one way, thin the other
+    assert torch.allclose(MotionBlur(0.0)(x, torch.Generator()), x, atol=1e-6)
+
+
+def test_strokes_add_bright_lines_and_keep_the_digit():
+    x = batch(n=500, value=0.0)
+    y = Strokes(count=2)(x, torch.Generator().manual_seed(0))
+    inked = (y > 0.2).flatten(1).float().mean(1)
+    assert 0.02 < inked.mean() < 0.2 and (inked > 0).float().mean() > 0.95  # thin lines on nearly every image
+    assert torch.all(Strokes(count=2)(batch(n=4, value=1.0), torch.Generator()) == 1.0)  # ink never darkens
+
+
+def test_haze_lifts_the_background_smoothly_and_lowers_contrast():
+    x = batch(n=200, value=0.0)
+    x[:, :, 12:20, 14:18] = 1.0  # a stroke
+    y = Haze(strength=2)(x, torch.Generator().manual_seed(0))
+    background = y[:, :, :8, :8]
+    assert background.mean() > 0.1  # lifted
+    assert (y[:, :, :, 1:] - y[:, :, :, :-1]).abs()[:, :, :8].mean() < 0.05  # smooth: neighbours alike
+    contrast = y[:, :, 12:20, 14:18].mean((1, 2, 3)) - y[:, :, 12:20, 20:24].mean((1, 2, 3))
+    assert contrast.mean() < 0.9
+
+
+def test_brightness_lifts_and_fades_within_its_shift():
+    noise = Brightness(shift=0.4)
+    black = noise(batch(n=2000, value=0.0), torch.Generator().manual_seed(0))
+    white = noise(batch(n=2000, value=1.0), torch.Generator().manual_seed(0))
+    assert black.min() >= 0 and black.max() <= 0.4 + 1e-6 and black.std() > 0.1  # the background lifted by up to the shift
+    assert white.min() >= 0.6 - 1e-6 and white.max() <= 1  # strokes keep at least 1 - shift
+
+
+def test_dropout_zeroes_the_fraction_rate():
+    x = batch(n=200, value=0.5)
+    y = Dropout(rate=0.3)(x, torch.Generator().manual_seed(0))
+    assert set(y.unique().tolist()) == {0.0, 0.5}
+    assert abs((y == 0).float().mean() - 0.3) < 0.01
+
+
+def test_mixed_leaves_a_clean_share_and_can_draw_every_family():
+    families = {"motion_blur": [4, 4], "strokes": [2, 2], "haze": [1, 1], "brightness": [0.3, 0.3], "dropout": [0.3, 0.3]}
+    mixed = Mixed(families, clean=0.25, name="broad")
+    x = batch(n=2000)
+    y = mixed(x, torch.Generator().manual_seed(0))
+    assert abs((y == x).flatten(1).all(1).float().mean() - 0.25) < 0.03
+    assert mixed.name == "broad" and mixed.params()["clean"] == 0.25
+    assert noise_seed(mixed, "test") != noise_seed(Mixed(families, clean=0.25), "test")  # the name keys the fixed noise
+
+
+def test_inversion_inverts_one_rectangle_of_the_given_width():
+    x = batch(n=500, value=0.25)
+    y = Inversion(width=0.4)(x, torch.Generator().manual_seed(0))
+    assert set(y.unique().tolist()) <= {0.25, 0.75}
+    inverted = y[:, 0] == 0.75
+    columns = inverted.any(1).float().sum(1) / 32
+    assert columns.min() >= 0.2 - 1 / 32 and columns.max() <= 0.4 + 1 / 32  # width/2 to width of the image
+    rows = inverted.any(2).float().sum(1) / 32
+    assert rows.min() >= 0.5 - 1 / 32
+
+
+def test_smudges_paint_grey_over_about_the_coverage():
+    x = batch(n=300, value=1.0)
+    y = Smudges(coverage=0.25)(x, torch.Generator().manual_seed(0))
+    covered = (y < 0.99).flatten(1).float().mean(1)
+    assert abs(covered.mean() - 0.25) < 0.05
+    assert y.min() >= 0.1 - 1e-6  # painted grey, never black

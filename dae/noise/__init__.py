@@ -2,13 +2,38 @@
 
 from dae.noise.base import Noise
 from dae.noise.blur import Blur
+from dae.noise.brightness import Brightness
+from dae.noise.dropout import Dropout
 from dae.noise.gaussian import Gaussian
+from dae.noise.haze import Haze
 from dae.noise.identity import Identity
+from dae.noise.inversion import Inversion
 from dae.noise.mixed import Mixed
+from dae.noise.motion_blur import MotionBlur
 from dae.noise.occlusion import Occlusion
 from dae.noise.periodic import Periodic
 from dae.noise.poisson import Poisson
 from dae.noise.salt_pepper import SaltPepper
+from dae.noise.smudges import Smudges
 from dae.noise.speckle import Speckle
+from dae.noise.strokes import Strokes
 
-__all__ = ["Noise", "Blur", "Gaussian", "Identity", "Mixed", "Occlusion", "Periodic", "Poisson", "SaltPepper", "Speckle"]
+__all__ = [
+    "Noise",
+    "Blur",
+    "Brightness",
+    "Dropout",
+    "Gaussian",
+    "Haze",
+    "Identity",
+    "Inversion",
+    "Mixed",
+    "MotionBlur",
+    "Occlusion",
+    "Periodic",
+    "Poisson",
+    "SaltPepper",
+    "Smudges",
+    "Speckle",
+    "Strokes",
+]

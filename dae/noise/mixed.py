@@ -1,23 +1,56 @@
 import torch
 
 from dae.errors import ConfigError
-from dae.noise.base import Noise, uniform
+from dae.noise.base import Noise, check_range, uniform
+from dae.noise.blur import Blur
+from dae.noise.brightness import Brightness
+from dae.noise.dropout import Dropout
 from dae.noise.gaussian import Gaussian
+from dae.noise.haze import Haze
+from dae.noise.inversion import Inversion
+from dae.noise.motion_blur import MotionBlur
+from dae.noise.occlusion import Occlusion
 from dae.noise.periodic import Periodic
+from dae.noise.poisson import Poisson
 from dae.noise.salt_pepper import SaltPepper
+from dae.noise.smudges import Smudges
 from dae.noise.speckle import Speckle
+from dae.noise.strokes import Strokes
 
-TYPES: dict[str, type[Noise]] = {n.name: n for n in (Gaussian, SaltPepper, Speckle, Periodic)}
+# Every noise with a level, by name: what a mixture may draw from.
+TYPES: dict[str, type[Noise]] = {
+    n.name: n
+    for n in (
+        Gaussian,
+        SaltPepper,
+        Speckle,
+        Periodic,
+        Poisson,
+        Blur,
+        MotionBlur,
+        Occlusion,
+        Strokes,
+        Haze,
+        Smudges,
+        Brightness,
+        Inversion,
+        Dropout,
+    )
+}
 
 
 class Mixed(Noise):
     """A blind mixture: each image gets one noise type, drawn uniformly from ``levels``'
     keys, at a level drawn uniformly from that type's ``[low, high]`` range (its
-    ``level_name`` parameter: sigma, amount or amplitude; other parameters keep their defaults)."""
+    ``level_name`` parameter: sigma, amount, amplitude...; other parameters keep their defaults).
+    A share ``clean`` of the images is left as it is, so that clean digits pass through unharmed.
+    ``name`` names the mixture in reports (and keys its fixed noise): its config's name."""
 
     name = "mixed"
 
-    def __init__(self, levels: dict[str, list[float]]) -> None:
+    def __init__(self, levels: dict[str, list[float]], clean: float = 0.0, name: str = "mixed") -> None:
+        self.name = str(name)
+        self.clean = check_range("clean", clean, 0.0, 1.0)
         if not levels:
             raise ConfigError(
                 f"noise.levels is empty: give one or more of {sorted(TYPES)} with a [low, high] range each, e.g. noise.levels.gaussian=[0.1,0.7]."
@@ -46,7 +79,10 @@ class Mixed(Noise):
         for i, (noise, (low, high)) in enumerate(zip(self.types, self.ranges)):
             noisy = noise.at_level(low + (high - low) * draws[1]).corrupt(x, generator)
             out = torch.where(kind == i, noisy, out)
+        if self.clean:  # drawn last, so that a mixture without clean images draws as it always did
+            out = torch.where(uniform((n, 1, 1, 1), x, generator) < self.clean, x, out)
         return out
 
     def params(self) -> dict[str, float]:
-        return {f"{t.name}_{end}": v for t, r in zip(self.types, self.ranges) for end, v in zip(("low", "high"), r)}
+        ranges = {f"{t.name}_{end}": v for t, r in zip(self.types, self.ranges) for end, v in zip(("low", "high"), r)}
+        return {**ranges, "clean": self.clean} if self.clean else ranges
