@@ -35,7 +35,8 @@ def imported(tree: ast.Module) -> set[str]:
 
 def test_the_commands_are_the_documented_ones():
     assert commands(modules()) == {
-        f"dae.{name}" for name in ("train", "classifier", "evaluate", "probe", "report", "baselines", "denoise", "bench", "export", "app")
+        f"dae.{name}"
+        for name in ("train", "classifier", "evaluate", "probe", "report", "baselines", "denoise", "bench", "export", "app", "corruptions")
     }
 
 
