@@ -180,4 +180,40 @@ def resumable(cfg: DictConfig) -> tuple[DictConfig, Path]:
         )
     if (job.folder / "metrics.json").is_file():
         raise JobError(f"resume={job.folder} has finished (it has metrics.json); nothing to resume. To train longer, start a new run.")
+    check_checkpoint(job, checkpoint)
     return job.cfg, checkpoint
+
+
+def _weights(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def check_checkpoint(job, checkpoint: Path) -> None:
+    """A :class:`~dae.errors.JobError` if ``checkpoint`` cannot be read (empty, cut short) or does not fit the
+    job's model (another architecture's weights, an edited config), naming the file, what is wrong and the
+    job's intact checkpoints: before any work, so that a refused resume adds nothing to the folder."""
+    from dae.pretrained import check_weights
+
+    try:
+        weights = _weights(checkpoint)
+    except Exception as e:  # torch raises EOFError, RuntimeError, pickle errors... for a damaged file
+        intact = []
+        for other in sorted(checkpoint.parent.glob("*.ckpt")):
+            if other != checkpoint:
+                try:
+                    _weights(other)
+                    intact.append(other.name)
+                except Exception:
+                    pass
+        what = "empty" if checkpoint.stat().st_size == 0 else f"damaged ({type(e).__name__}: {first_line(e)})"
+        fix = (
+            f"its intact checkpoints: {', '.join(intact)}; to continue from one, copy it over {checkpoint.name}"
+            if intact
+            else "no other checkpoint of the job is intact: start the run again without resume"
+        )
+        raise JobError(f"resume={job.folder}: {checkpoint} is {what}; {fix}.") from None
+    model = instantiate(job.cfg.model, loss=instantiate(job.cfg.loss), scheduler=None)
+    fix = "; the checkpoint is another run's, or the job's .hydra/config.yaml was edited since: resume with the config it was trained with"
+    check_weights(
+        model, weights, f"resume={job.folder}: {checkpoint.name}", f"this job's model ({job.cfg.model.net._target_})", JobError, fix
+    )

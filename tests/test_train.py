@@ -1,5 +1,6 @@
 """dae.train: training end to end on the fixture, in this process, and its job folder."""
 
+import io
 import json
 from pathlib import Path
 
@@ -196,6 +197,47 @@ def test_resume_needs_a_job_folder_with_a_checkpoint_and_no_metrics(job, tmp_pat
     stopped = tmp_path / "stopped"
     shutil.copytree(job, stopped, ignore=shutil.ignore_patterns("metrics.json", "checkpoints"))  # killed before its first epoch ended
     assert f"resume={stopped} has no checkpoints/last.ckpt" in error(stopped)
+
+
+def test_resume_with_a_damaged_or_foreign_checkpoint_names_it_and_adds_nothing(job, tmp_path):
+    """An empty or cut last.ckpt, another network's weights, a config edited since: one line naming the file,
+    the intact checkpoints left, and nothing written into the folder."""
+    import shutil
+
+    import torch
+    import yaml
+
+    from dae.errors import JobError
+    from dae.training import resumable
+    from tests.conftest import compose_app
+
+    stopped = Path(shutil.copytree(job, tmp_path / "stopped", ignore=shutil.ignore_patterns("metrics.json")))
+    last = stopped / "checkpoints" / "last.ckpt"
+    good = last.read_bytes()
+    (best,) = [p.name for p in (stopped / "checkpoints").glob("best-*.ckpt")]
+
+    def error() -> str:
+        before = sorted(p.relative_to(stopped) for p in stopped.rglob("*"))
+        with pytest.raises(JobError) as caught:
+            resumable(compose_app("train", [f"resume={stopped}"]))
+        assert sorted(p.relative_to(stopped) for p in stopped.rglob("*")) == before  # a refused resume adds nothing
+        return str(caught.value)
+
+    last.write_bytes(b"")
+    assert error() == f"resume={stopped}: {last} is empty; its intact checkpoints: {best}; to continue from one, copy it over last.ckpt."
+    last.write_bytes(good[: len(good) // 2])
+    assert error().startswith(f"resume={stopped}: {last} is damaged (")
+
+    state = torch.load(io.BytesIO(good), map_location="cpu", weights_only=True)
+    state["state_dict"] = {k.replace("net.", "other."): v for k, v in state["state_dict"].items()}
+    torch.save(state, last)
+    assert "last.ckpt does not fit this job's model (dae.models.ConvAutoencoder): tensors missing" in error()
+
+    last.write_bytes(good)
+    config = yaml.safe_load((stopped / ".hydra" / "config.yaml").read_text())
+    config["model"]["net"]["latent_dim"] = 64
+    (stopped / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    assert "of other shapes" in error() and "was edited since" in error()
 
 
 @pytest.mark.parametrize(
