@@ -126,3 +126,31 @@ def test_clean_fraction_leaves_that_share_of_training_images_clean(fixture_data)
 def test_bad_clean_fraction_names_the_value(fixture_data, fraction):
     with pytest.raises(ValueError, match=rf"data.clean_fraction={fraction} must be in \[0, 1\)"):
         make(fixture_data, clean_fraction=fraction)
+
+
+def test_shift_moves_each_training_digit_and_its_target_together(fixture_data):
+    from dae.data.datamodule import shifted
+
+    dm, still = make(fixture_data, shift=3), make(fixture_data)
+    batch = next(iter(dm.train_dataloader()))
+    noisy, clean, labels = dm.on_after_batch_transfer(batch, 0)
+    _, unmoved, same_labels = still.on_after_batch_transfer(next(iter(still.train_dataloader())), 0)
+    assert torch.equal(labels, same_labels) and not torch.equal(clean, unmoved)
+    rows = torch.arange(32.0).view(1, 32, 1)
+    centre = lambda x: (x[:, 0] * rows).sum((1, 2)) / x[:, 0].sum((1, 2))  # noqa: E731
+    moved = (centre(clean) - centre(unmoved)).abs()
+    assert moved.max() <= 3 + 1e-4 and (moved > 0.5).float().mean() > 0.5  # up to 3 pixels, most digits moved
+    assert (noisy - clean).abs().mean() > 0.1  # the noise is drawn on the moved digit
+    one = torch.zeros((1, 1, 5, 5))
+    one[0, 0, 2, 2] = 1.0
+    g = torch.Generator().manual_seed(0)
+    moves = [shifted(one, 2, g)[0, 0] for _ in range(20)]
+    assert all(m.sum() == 1 and m.max() == 1 for m in moves)  # whole-pixel moves inside the image: nothing lost or smeared
+    assert len({tuple(m.nonzero()[0].tolist()) for m in moves}) > 5  # to many places
+    assert torch.equal(dm.images("val").noisy, still.images("val").noisy)  # evaluation images stay in place
+
+
+@pytest.mark.parametrize("shift", [-1, 16])
+def test_bad_shift_names_the_value(fixture_data, shift):
+    with pytest.raises(ValueError, match=rf"data.shift={shift} must be from 0 to 15 pixels"):
+        make(fixture_data, shift=shift)

@@ -46,6 +46,18 @@ def as_unit(images: torch.Tensor) -> torch.Tensor:
     return to_unit(images) if images.dtype == torch.uint8 else images
 
 
+def shifted(images: torch.Tensor, most: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image moved by a whole number of pixels drawn from ``[-most, most]`` along each axis (its own draw),
+    the uncovered border black: the clean target and its noisy input move together."""
+    n, c, h, w = images.shape
+    offsets = torch.randint(-most, most + 1, (2, n, 1, 1), generator=generator, device=images.device)
+    rows = (torch.arange(h, device=images.device).view(1, h, 1) - offsets[0]).expand(n, h, w)
+    cols = (torch.arange(w, device=images.device).view(1, 1, w) - offsets[1]).expand(n, h, w)
+    inside = ((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)).unsqueeze(1)
+    flat = (rows.clamp(0, h - 1) * w + cols.clamp(0, w - 1)).view(n, 1, h * w).expand(n, c, h * w)
+    return images.flatten(2).gather(2, flat).view(n, c, h, w) * inside
+
+
 class Images(NamedTuple):
     """The images of one split, float in [0, 1], ``(N, 1, S, S)``, on the CPU, with their labels."""
 
@@ -107,6 +119,7 @@ class DenoisingDataModule(L.LightningDataModule):
         num_workers: int = 0,
         train_levels: Sequence[float] | None = None,
         clean_fraction: float = 0.0,
+        shift: int = 0,
     ) -> None:
         super().__init__()
         integers = dict(
@@ -132,6 +145,11 @@ class DenoisingDataModule(L.LightningDataModule):
                 "e.g. data.clean_fraction=0.1 leaves a tenth of the training images clean, 0 none."
             )
         self.clean_fraction = float(clean_fraction)
+        self.shift = integer("data.shift", shift)
+        if not 0 <= self.shift < image_size // 2:
+            raise ConfigError(
+                f"data.shift={shift} must be from 0 to {image_size // 2 - 1} pixels; e.g. data.shift=3, or 0 to keep digits in place."
+            )
         self._pixels: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # split -> (uint8 images, labels), set by setup
         self._noisy: dict[str, torch.Tensor] = {}  # val, test -> their fixed noisy images
 
@@ -243,6 +261,8 @@ class DenoisingDataModule(L.LightningDataModule):
             clean_u8, labels, seed = batch
             clean = to_unit(clean_u8)
             generator = torch.Generator(device=clean.device).manual_seed(seed)
+            if self.shift:
+                clean = shifted(clean, self.shift, generator)
             noise = self.noise
             if self.train_levels is not None or self.clean_fraction:
 
