@@ -182,3 +182,20 @@ def test_no_training_code_imports_the_suite():
     code = "import sys, dae.train, dae.training; print([m for m in sys.modules if m.startswith(('dae.suites', 'dae.corruptions', 'dae.scoring.corruptions'))])"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_noise_levels_suite_corrupts_with_each_project_noise_at_three_levels(digits):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from tests.conftest import CONF
+
+    suite = instantiate(OmegaConf.load(CONF / "suite" / "noise_levels.yaml"))
+    assert len(suite.names) == 12 and suite.names[:3] == ["gaussian@0.3", "gaussian@0.5", "gaussian@0.7"]
+    errors = []
+    for name in suite.names[:3]:
+        out = suite.corrupt(name, digits, suite.rng(name, "test"))
+        assert out.shape == digits.shape and 0 <= out.min() and out.max() <= 1
+        errors.append(np.abs(out - digits).mean())
+    assert errors[0] < errors[1] < errors[2]  # stronger with the level
+    assert suite.moving == () and "noises" in suite.identity()

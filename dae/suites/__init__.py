@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dae.errors import ConfigError
+from dae.noise import Noise
 from dae.suites import mnist_c
 
 
@@ -79,11 +80,10 @@ class NoiseLevels(Suite):
     name = "noise_levels"
 
     def __init__(self, noises: dict | DictConfig, levels: dict | DictConfig, seed: int = 0) -> None:
-        noises = OmegaConf.to_container(noises) if isinstance(noises, DictConfig) else dict(noises)
         levels = OmegaConf.to_container(levels) if isinstance(levels, DictConfig) else dict(levels)
         self.noises = {}
-        for key, node in noises.items():
-            noise = instantiate(node)
+        for key, node in dict(noises).items():
+            noise = node if isinstance(node, Noise) else instantiate(node)  # Hydra builds the noises first
             for level in levels.get(key, []):
                 try:
                     self.noises[f"{key}@{level:g}"] = noise.at_level(float(level))
