@@ -58,6 +58,25 @@ def test_a_failing_slurm_job_is_isolated_as_with_the_basic_launcher(slurm, fixtu
     assert (finished / "metrics.json").is_file()
 
 
+def test_a_search_runs_its_trials_as_slurm_jobs_and_resumes_without_training_them_again(slurm, fixture_data, tmp_path):
+    import json
+
+    search = tmp_path / "search"
+    result = sweep(slurm, fixture_data, search, "hparams_search=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = jobs_by_override(search, 1)
+    assert len(jobs) == 2 and (search / "optimization_results.yaml").is_file()
+    tasks = {p for p in (search / ".submitit").glob("*_*") if p.is_dir()}
+    assert len(tasks) == 2  # one SLURM job per trial: <array job id>_<index>
+    seconds = {name: json.loads((job / "metrics.json").read_text())["train_seconds"] for name, job in jobs.items()}
+    again = run_module("dae.train", "-m", f"resume={search}", env=slurm, timeout=600)  # the launcher comes from the folder
+    assert again.returncode == 0, again.stderr[-2000:]
+    resubmitted = {p for p in (search / ".submitit").glob("*_*") if p.is_dir()} - tasks
+    logs = "".join((p / f"{p.name}_0_log.{kind}").read_text() for p in resubmitted for kind in ("out", "err"))
+    assert len(resubmitted) == 2 and logs.count("finished before: skipped") == 2  # each trial's job ran, and skipped
+    assert {name: json.loads((job / "metrics.json").read_text())["train_seconds"] for name, job in jobs.items()} == seconds
+
+
 def test_ddp_takes_its_two_ranks_from_slurm_tasks_and_ends_with_one_job_and_the_same_weights(slurm, fixture_data, tmp_path):
     """hydra.launcher.tasks_per_node=2 trainer=ddp_cpu: SLURM starts both processes, Lightning reads their ranks
     from SLURM and starts none of its own; rank zero alone writes the job's files."""
@@ -75,8 +94,9 @@ def test_ddp_takes_its_two_ranks_from_slurm_tasks_and_ends_with_one_job_and_the_
 
 
 def test_a_requeued_slurm_job_continues_from_its_last_checkpoint_to_the_same_metrics(slurm, fixture_data, tmp_path):
-    """scontrol requeue, as a preemption or a time limit does through submitit: SLURM stops the job (SIGTERM) and
-    starts it again, and the job continues from its last full epoch instead of starting over."""
+    """SIGUSR1, SLURM's warning before a time limit (sbatch --signal): Lightning's SLURM handler saves its checkpoint
+    and runs scontrol requeue, as a preemption does; SLURM stops the job (SIGTERM) and starts it again, and the job
+    continues from its last full epoch instead of starting over."""
     import json
     import sys
     import time
@@ -102,7 +122,7 @@ def test_a_requeued_slurm_job_continues_from_its_last_checkpoint_to_the_same_met
         time.sleep(0.02)
     env = {**os.environ, **slurm}
     (job_id,) = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True, check=True).stdout.split()
-    subprocess.run(["scontrol", "requeue", job_id], env=env, check=True)
+    subprocess.run(["scancel", "--signal=USR1", job_id], env=env, check=True)
     assert process.wait(timeout=600) == 0
     (job,) = jobs_by_override(tmp_path / "sweep", 1).values()
     (reference,) = jobs_by_override(tmp_path / "whole", 1).values()
@@ -112,3 +132,6 @@ def test_a_requeued_slurm_job_continues_from_its_last_checkpoint_to_the_same_met
     restarted = subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True).stdout
     assert "Restarts=1" in restarted
     assert f"from {job / 'checkpoints' / 'last.ckpt'}" in (job / "train.log").read_text()  # continued, not started over
+    (task,) = [p for p in (tmp_path / "sweep" / ".submitit").iterdir() if p.is_dir()]
+    log = (task / f"{task.name}_0_log.err").read_text()
+    assert "Handling auto-requeue signal" in log and "Requeued SLURM job" in log  # Lightning's handler requeued it
