@@ -4,10 +4,10 @@ from dae.noise.base import Noise, check_range, uniform
 
 
 class Strokes(Noise):
-    """Stray pen strokes and scratches: ``count`` strokes per image on average (a whole number drawn per
-    image), about ``width`` pixels wide, of a brightness between half and full. A stroke is a straight
-    line between two uniformly drawn points, dashed on half of them, or, one time in three, a scribble
-    of short segments that turn at random."""
+    """Stray pen strokes and scratches: ``count`` strokes per image on average (all of the first
+    ``floor(count)`` and one more with chance ``count - floor(count)``), about ``width`` pixels wide, of a
+    brightness between half and full. A stroke is a straight line between two uniformly drawn points,
+    dashed on half of them, or, one time in three, a scribble of short segments that turn at random."""
 
     name = "strokes"
     level_name = "count"
