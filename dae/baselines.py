@@ -31,7 +31,7 @@ from dae.data.datamodule import fixed_noise
 from dae.errors import ConfigError
 from dae.files import write_csv, write_json, write_text
 from dae.inference import denoise
-from dae.jobs import is_sweep, load_job, sweep_jobs
+from dae.jobs import finished_jobs, load_job
 from dae.loading import load_model
 from dae.scoring.classifier import load_or_train
 from dae.scoring.denoiser import judge
@@ -45,12 +45,7 @@ def autoencoder_jobs(runs: Sequence[str]) -> list:
     """The finished jobs in ``runs`` (job folders, or sweep folders for all their jobs)."""
     jobs = []
     for run in runs:
-        folder = Path(str(run)).expanduser().resolve()
-        sweep = folder.is_dir() and is_sweep(folder)
-        for f in sweep_jobs(folder) if sweep else [folder]:
-            if sweep and not (f / "metrics.json").is_file():
-                log.warning("%s: skipped (the job did not finish)", f)
-                continue
+        for f in finished_jobs(Path(str(run)).expanduser().resolve()):
             job = load_job(f)
             jobs.append((job, load_model(job)))  # a bad folder or checkpoint fails here, before any work
     return jobs

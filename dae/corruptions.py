@@ -25,7 +25,7 @@ from dae.classical import check_installed
 from dae.cli import one_line_errors, prepare_argv
 from dae.errors import ConfigError
 from dae.files import write_text
-from dae.jobs import is_sweep, load_job, sweep_jobs, target
+from dae.jobs import finished_jobs, load_job, target
 from dae.loading import build_datamodule, from_job
 from dae.scoring import corruptions as scoring
 from dae.scoring.classifier import cache_key, load_or_train
@@ -37,18 +37,6 @@ log = logging.getLogger(__name__)
 
 def output_folder(job_folder: Path, suite: Suite) -> Path:
     return job_folder / ("corruptions" if suite.name == MnistC.name else f"corruptions_{suite.name}")
-
-
-def finished_jobs(folder: Path) -> list[Path]:
-    if not (folder.is_dir() and is_sweep(folder)):
-        return [folder]
-    jobs = [f for f in sweep_jobs(folder) if (f / "metrics.json").is_file()]
-    for f in sweep_jobs(folder):
-        if f not in jobs:
-            log.warning("%s: skipped (the job did not finish)", f)
-    if not jobs:
-        raise ConfigError(f"run={folder} is a sweep without a finished job (none has metrics.json); train it first.")
-    return jobs
 
 
 def check(cfg: DictConfig, suite: Suite) -> None:
@@ -68,7 +56,10 @@ def corruptions(cfg: DictConfig) -> dict:
     suite = instantiate(cfg.suite)
     check(cfg, suite)
     folder = target(cfg.run, None, cfg.paths.log_dir)
-    jobs = [load_job(f) for f in finished_jobs(folder)]
+    folders = finished_jobs(folder)
+    if not folders:
+        raise ConfigError(f"run={folder} is a sweep without a finished job (none has metrics.json); train it first.")
+    jobs = [load_job(f) for f in folders]
     models = [from_job(job) for job in jobs]  # a bad folder or checkpoint fails here, before any work
     datamodule = build_datamodule(jobs[0])
     digit_size = datamodule.source.read("test_images").shape[-1]
@@ -133,7 +124,8 @@ def _png(path: Path):
     import numpy as np
     from PIL import Image
 
-    return np.asarray(Image.open(path).convert("RGB"))
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def summary_table(folder: Path, results: dict, suite: Suite) -> str:

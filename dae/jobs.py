@@ -8,6 +8,7 @@ build (:mod:`dae.trust`); rebuilding its model is :mod:`dae.loading`'s work.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from omegaconf.errors import OmegaConfBaseException
 from dae.errors import JobError, first_line
 from dae.trust import seal
 from dae.upgrades import upgrade
+
+log = logging.getLogger(__name__)
 
 # The parts of a job's config that the tools rebuild (evaluate, probe, denoise, report, baselines).
 REBUILT = ("model", "loss", "noise", "data", "classifier")
@@ -81,6 +84,19 @@ def is_sweep(folder: Path) -> bool:
 
 def sweep_jobs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and is_job(p))
+
+
+def finished_jobs(folder: Path) -> list[Path]:
+    """``folder`` itself if it is not a sweep; else its jobs that finished (``metrics.json``), each one skipped said in the log."""
+    if not (folder.is_dir() and is_sweep(folder)):
+        return [folder]
+    finished = []
+    for job in sweep_jobs(folder):
+        if (job / "metrics.json").is_file():
+            finished.append(job)
+        else:
+            log.warning("%s: skipped (the job did not finish)", job)
+    return finished
 
 
 def latest_job(log_dir: str | Path) -> Path:
