@@ -58,6 +58,11 @@ def check_range(name: str, value: float, low: float = 0.0, high: float = math.in
     return value
 
 
+def per_image(level: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A level (a number, or one per image as :meth:`Noise.at_level` sets it) as a ``(N, 1, 1, 1)`` tensor for the batch ``x``."""
+    return torch.as_tensor(level, device=x.device, dtype=x.dtype).reshape(-1, 1, 1, 1).expand(len(x), 1, 1, 1)
+
+
 def normal(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 

@@ -3,7 +3,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from dae.noise.base import Noise, check_range
+from dae.noise.base import Noise, check_range, per_image
 
 
 class Blur(Noise):
@@ -19,7 +19,7 @@ class Blur(Noise):
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, c, h, w = x.shape
-        sigma = torch.as_tensor(self.sigma, device=x.device, dtype=x.dtype).reshape(-1, 1).expand(n, 1)  # one per image
+        sigma = per_image(self.sigma, x).reshape(n, 1)  # one per image
         radius = max(1, math.ceil(3 * float(sigma.max())))
         offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype).view(1, -1)
         kernel = torch.exp(-(offsets**2) / (2 * sigma.clamp_min(1e-6) ** 2))

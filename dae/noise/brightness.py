@@ -1,6 +1,6 @@
 import torch
 
-from dae.noise.base import Noise, check_range, uniform
+from dae.noise.base import Noise, check_range, per_image, uniform
 
 
 class Brightness(Noise):
@@ -15,7 +15,7 @@ class Brightness(Noise):
         self.shift = check_range("shift", shift, 0.0, 0.9)
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        shift = torch.as_tensor(self.shift, device=x.device, dtype=x.dtype).reshape(-1, 1, 1, 1)
+        shift = per_image(self.shift, x)
         draws = uniform((2, len(x), 1, 1, 1), x, generator)
         return shift * draws[0] + (1 - shift * draws[1]) * x
 

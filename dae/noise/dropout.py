@@ -1,6 +1,6 @@
 import torch
 
-from dae.noise.base import Noise, check_range, uniform
+from dae.noise.base import Noise, check_range, per_image, uniform
 
 
 class Dropout(Noise):
@@ -13,7 +13,7 @@ class Dropout(Noise):
         self.rate = check_range("rate", rate, 0.0, 1.0)
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        rate = torch.as_tensor(self.rate, device=x.device, dtype=x.dtype).reshape(-1, 1, 1, 1)
+        rate = per_image(self.rate, x)
         return x * (uniform(x.shape, x, generator) >= rate)
 
     def params(self) -> dict[str, float]:

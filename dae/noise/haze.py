@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from dae.noise.base import Noise, check_range, uniform
+from dae.noise.base import Noise, check_range, per_image, uniform
 
 OCTAVES = (2, 4, 8, 16)  # cells across the image, coarse to fine
 
@@ -32,7 +32,7 @@ class Haze(Noise):
         self.strength = check_range("strength", strength, 0.0, 10.0)
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        strength = torch.as_tensor(self.strength, device=x.device, dtype=x.dtype).reshape(-1, 1, 1, 1)
+        strength = per_image(self.strength, x)
         field = fractal_field(x, generator)
         return (x + strength * field) / (1 + strength * uniform((len(x), 1, 1, 1), x, generator))
 

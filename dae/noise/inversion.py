@@ -1,6 +1,6 @@
 import torch
 
-from dae.noise.base import Noise, check_range, uniform
+from dae.noise.base import Noise, check_range, per_image, uniform
 
 
 class Inversion(Noise):
@@ -18,7 +18,7 @@ class Inversion(Noise):
         n, _, h, w = x.shape
         rows = torch.arange(h, device=x.device, dtype=x.dtype).view(1, 1, h, 1) / h
         cols = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, 1, w) / w
-        width = torch.as_tensor(self.width, device=x.device, dtype=x.dtype).reshape(-1, 1, 1, 1)
+        width = per_image(self.width, x)
         d = uniform((4, n, 1, 1, 1), x, generator)
         across, tall = width * (0.5 + 0.5 * d[0]), 0.5 + 0.5 * d[1]
         left, top = d[2] * (1 - across), d[3] * (1 - tall)

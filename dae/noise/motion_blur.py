@@ -3,7 +3,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from dae.noise.base import Noise, check_range, uniform
+from dae.noise.base import Noise, check_range, per_image, uniform
 
 
 class MotionBlur(Noise):
@@ -21,7 +21,7 @@ class MotionBlur(Noise):
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, _, h, w = x.shape
         theta = math.pi * uniform((n, 1, 1), x, generator)
-        length = torch.as_tensor(self.length, device=x.device, dtype=x.dtype).reshape(-1, 1, 1).expand(n, 1, 1)
+        length = per_image(self.length, x).reshape(n, 1, 1)
         # a shift of s pixels is 2 s / size in grid_sample's [-1, 1] coordinates
         step_x, step_y = torch.cos(theta) * length * 2 / w, torch.sin(theta) * length * 2 / h
         base = F.affine_grid(torch.eye(2, 3, device=x.device, dtype=x.dtype).expand(n, 2, 3), list(x.shape), align_corners=False)

@@ -1,6 +1,6 @@
 import torch
 
-from dae.noise.base import Noise, check_range, uniform
+from dae.noise.base import Noise, check_range, per_image, uniform
 from dae.noise.haze import fractal_field
 
 
@@ -15,7 +15,7 @@ class Smudges(Noise):
         self.coverage = check_range("coverage", coverage, 0.0, 1.0)
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        coverage = torch.as_tensor(self.coverage, device=x.device, dtype=x.dtype).reshape(-1, 1, 1, 1).expand(len(x), 1, 1, 1)
+        coverage = per_image(self.coverage, x)
         field = fractal_field(x, generator)
         ranked = field.flatten(1).sort(dim=1).values
         at = ((1 - coverage.flatten(1)) * (ranked.shape[1] - 1)).round().long()

@@ -1,6 +1,6 @@
 import torch
 
-from dae.noise.base import Noise, check_range, uniform
+from dae.noise.base import Noise, check_range, per_image, uniform
 
 
 class Strokes(Noise):
@@ -21,7 +21,7 @@ class Strokes(Noise):
         n, _, h, w = x.shape
         rows = torch.arange(h, device=x.device, dtype=x.dtype).view(1, 1, h, 1)
         cols = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, 1, w)
-        count = torch.as_tensor(self.count, device=x.device, dtype=x.dtype).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
+        count = per_image(self.count, x)
         ink = torch.zeros_like(x)
         for k in range(self.most):
             d = uniform((9, n, 1, 1, 1), x, generator)
