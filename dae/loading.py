@@ -35,9 +35,7 @@ from dae.pretrained import DigitDenoiser, check_weights, is_pretrained, load_pre
 
 def load_model(job: Job, ckpt: str | Path | None = None) -> torch.nn.Module:
     """The job's LightningModule, rebuilt from its config, with the checkpoint's weights (eval mode, CPU)."""
-    cfg = job.cfg
     path = Path(ckpt) if ckpt else job.checkpoint()
-    model = instantiate(cfg.model, loss=instantiate(cfg.loss), scheduler=None)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         weights = state["state_dict"]
@@ -45,10 +43,17 @@ def load_model(job: Job, ckpt: str | Path | None = None) -> torch.nn.Module:
         raise JobError(
             f"ckpt={path} could not be read as a Lightning checkpoint ({type(e).__name__}: {first_line(e)}); expected a .ckpt written by `python -m dae.train`."
         ) from None
-    fix = f"; pass the checkpoint of the run in {job.folder}"
-    check_weights(model, weights, f"ckpt={path}", f"this job's model ({cfg.model.net._target_})", JobError, fix)
+    model = fitted_model(job, weights, f"ckpt={path}", f"; pass the checkpoint of the run in {job.folder}")
     model.load_state_dict(weights)
     return model.eval()
+
+
+def fitted_model(job: Job, weights: dict, label: str, fix: str) -> torch.nn.Module:
+    """The job's LightningModule rebuilt from its config (no weights loaded), or a :class:`~dae.errors.JobError`
+    naming ``label`` (the checkpoint) unless ``weights`` has exactly its tensors, in their shapes."""
+    model = instantiate(job.cfg.model, loss=instantiate(job.cfg.loss), scheduler=None)
+    check_weights(model, weights, label, f"this job's model ({job.cfg.model.net._target_})", JobError, fix)
+    return model
 
 
 def build_datamodule(job: Job, noise_cfg: DictConfig | None = None, prepare: bool = True):

@@ -192,7 +192,7 @@ def check_checkpoint(job, checkpoint: Path) -> None:
     """A :class:`~dae.errors.JobError` if ``checkpoint`` cannot be read (empty, cut short) or does not fit the
     job's model (another architecture's weights, an edited config), naming the file, what is wrong and the
     job's intact checkpoints: before any work, so that a refused resume adds nothing to the folder."""
-    from dae.pretrained import check_weights
+    from dae.loading import fitted_model
 
     try:
         weights = _weights(checkpoint)
@@ -212,8 +212,5 @@ def check_checkpoint(job, checkpoint: Path) -> None:
             else "no other checkpoint of the job is intact: start the run again without resume"
         )
         raise JobError(f"resume={job.folder}: {checkpoint} is {what}; {fix}.") from None
-    model = instantiate(job.cfg.model, loss=instantiate(job.cfg.loss), scheduler=None)
     fix = "; the checkpoint is another run's, or the job's .hydra/config.yaml was edited since: resume with the config it was trained with"
-    check_weights(
-        model, weights, f"resume={job.folder}: {checkpoint.name}", f"this job's model ({job.cfg.model.net._target_})", JobError, fix
-    )
+    fitted_model(job, weights, f"resume={job.folder}: {checkpoint.name}", fix)
