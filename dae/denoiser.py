@@ -74,8 +74,30 @@ class Denoiser(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         _, loss = self.model_step(batch)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log_train_loss(loss, len(batch[0]), batch_idx)
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        self.train_loss_sum, self.train_loss_count = torch.zeros((), device=self.device), 0
+
+    def log_train_loss(self, loss: torch.Tensor, n: int, batch_idx: int) -> None:
+        """Logs ``train/loss_step`` on the steps the logger writes (every ``trainer.log_every_n_steps``)
+        and ``train/loss_epoch``, the epoch's mean over images, at its last batch: the tags and values of
+        ``self.log("train/loss", on_step=True, on_epoch=True)``, at a fraction of its cost. Each
+        ``self.log`` call costs Python time at every step (3% of a bf16 step on a 2-core CPU,
+        experiments/speed); here the epoch mean is one in-place add per step. The step value is logged
+        as a host copy, so that the progress bar never makes the host wait for a GPU, and it is the
+        local process's loss (under DDP, rank 0's is written); the epoch mean is over every process."""
+        self.train_loss_sum.add_(loss.detach().float(), alpha=n)
+        self.train_loss_count += n
+        every = self.trainer.log_every_n_steps
+        if every and (self.global_step + 1) % every == 0:  # as Lightning decides when to write step values
+            self.log("train/loss_step", loss.detach().cpu(), on_step=True, on_epoch=False, prog_bar=True, batch_size=n)
+        if batch_idx + 1 == self.trainer.num_training_batches:
+            mean = self.train_loss_sum / self.train_loss_count
+            self.log(
+                "train/loss_epoch", mean, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=self.train_loss_count
+            )
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, self.val_quality)

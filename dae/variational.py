@@ -44,7 +44,7 @@ class VariationalDenoiser(Denoiser):
         loss = reconstruction + self.kl_weight(self.global_step) * kl
         self.log("train/reconstruction", reconstruction, on_step=False, on_epoch=True, sync_dist=True)
         self.log("train/kl", kl, on_step=False, on_epoch=True, sync_dist=True)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log_train_loss(loss, len(noisy), batch_idx)
         return loss
 
     @torch.no_grad()

@@ -5,6 +5,7 @@ from functools import partial
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -109,3 +110,40 @@ def test_channels_last_gives_the_same_numbers():
 def test_checkpoints_hold_plain_values_only():
     model = small(crop=3, channels_last=True)
     assert dict(model.hparams) == {"crop": 3, "channels_last": True}  # the objects come from the job's config
+
+
+class _Written(Logger):
+    """The metrics a logger is given, as (step, metrics)."""
+
+    name, version = "written", 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows = []
+
+    def log_metrics(self, metrics, step=None) -> None:
+        self.rows.append((step, metrics))
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        pass
+
+
+class _Losses(L.Callback):
+    def __init__(self) -> None:
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self.losses.append(float(outputs["loss"]))
+
+
+def test_the_logger_writes_each_logged_steps_loss_and_the_mean_of_all_steps():
+    written, seen = _Written(), _Losses()
+    trainer = L.Trainer(
+        max_epochs=1, log_every_n_steps=2, logger=written, enable_checkpointing=False, enable_progress_bar=False, callbacks=[seen]
+    )
+    trainer.fit(small(), train_dataloaders=DataLoader(batches(6), batch_size=None))
+    steps = [(step, m["train/loss_step"]) for step, m in written.rows if "train/loss_step" in m]
+    assert [step for step, _ in steps] == [1, 3, 5]  # Lightning writes every log_every_n_steps steps (0-based)
+    assert [value for _, value in steps] == pytest.approx([seen.losses[i] for i in (1, 3, 5)])
+    (epoch,) = [m["train/loss_epoch"] for _, m in written.rows if "train/loss_epoch" in m]
+    assert epoch == pytest.approx(sum(seen.losses) / 6, rel=1e-6)

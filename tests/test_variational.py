@@ -43,6 +43,7 @@ def test_training_loss_is_reconstruction_plus_weighted_kl(monkeypatch):
     model = system(beta=0.5, warmup_steps=0).train()
     logged = {}
     monkeypatch.setattr(model, "log", lambda name, value, **kwargs: logged.__setitem__(name, value))
+    monkeypatch.setattr(model, "log_train_loss", lambda loss, n, batch_idx: logged.__setitem__("train/loss", loss))
     clean = torch.rand(4, 1, 32, 32)
     torch.manual_seed(1)
     loss = model.training_step((clean, clean, torch.zeros(4, dtype=torch.long)), 0)

@@ -248,7 +248,7 @@ class GraphedDenoiser(Denoiser):
         if self.step_graphs is not None:  # under manual optimization: see prepare_steps
             return self._replayed_step(batch, batch_idx)
         _, loss = self.model_step(batch)
-        self._log_train_loss(loss, len(batch[0]), batch_idx)
+        self.log_train_loss(loss, len(batch[0]), batch_idx)
         return loss
 
     def _replayed_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -265,7 +265,7 @@ class GraphedDenoiser(Denoiser):
         trainer = self.trainer
         if trainer.gradient_clip_val:
             self.configure_gradient_clipping(optimizer, trainer.gradient_clip_val, trainer.gradient_clip_algorithm)
-        self._log_train_loss(loss, len(noisy), batch_idx)  # before the update, as in automatic optimization: the same global_step
+        self.log_train_loss(loss, len(noisy), batch_idx)  # before the update, as in automatic optimization: the same global_step
         optimizer.step()
         self._step_schedules("step", batch_idx + 1)
         return loss
@@ -277,34 +277,9 @@ class GraphedDenoiser(Denoiser):
             if config.interval == interval and count % config.frequency == 0:
                 config.scheduler.step()
 
-    def on_train_epoch_start(self) -> None:
-        self.train_loss_sum, self.train_loss_count = torch.zeros((), device=self.device), 0
-
     def on_train_epoch_end(self) -> None:
         if self.step_graphs is not None:
             self._step_schedules("epoch", self.current_epoch + 1)
-
-    def _log_train_loss(self, loss: torch.Tensor, n: int, batch_idx: int) -> None:
-        """``train/loss_step`` on the steps the logger writes (every ``trainer.log_every_n_steps``), and
-        ``train/loss_epoch``, the epoch's mean over images, once, at its last batch: the Denoiser's
-        two values, at less host time. Each ``self.log`` call costs a fraction of a millisecond of
-        Python, as much as the network's own step on a GPU. The step value is logged as a host copy:
-        Lightning turns the progress bar's values into numbers after every step, and a device tensor
-        there would make the host wait for the GPU at every step rather than once per logged step."""
-        self.train_loss_sum.add_(loss.detach().float(), alpha=n)
-        self.train_loss_count += n
-        every = self.trainer.log_every_n_steps
-        if every and (self.global_step + 1) % every == 0:  # as Lightning decides when to write step values
-            self.log("train/loss_step", loss.detach().cpu(), on_step=True, on_epoch=False, prog_bar=True, batch_size=n)
-        if batch_idx + 1 == self.trainer.num_training_batches:
-            self.log(
-                "train/loss_epoch",
-                self.train_loss_sum / self.train_loss_count,
-                on_step=False,
-                on_epoch=True,
-                sync_dist=True,
-                batch_size=self.train_loss_count,
-            )
 
 
 def fused_on_gpu(optimizer: OptimizerFactory) -> OptimizerFactory:

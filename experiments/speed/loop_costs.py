@@ -4,7 +4,7 @@ drift between them cancels: samples per second of
 - ``bare``: the bench's bare step (dae.training_speed.Stepper) on one fixed batch;
 - ``bare+data``: the same step on fresh batches from the data module, noise drawn per batch, as training does;
 - ``fit``: ``Trainer.fit`` with the loop alone (no callbacks, logger, checkpoints or validation), the module's
-  step loss logged at every step as training logs it;
+  step loss logged as training logs it (dae.denoiser.Denoiser.log_train_loss);
 - ``fit-nolog``: the same without the step loss log.
 
 Each variant runs ``--steps`` timed steps after 20 untimed ones, ``--rounds`` times in turn; the table gives each
