@@ -26,8 +26,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from dae.errors import ConfigError, first_line
+from dae.errors import ConfigError, JobError, first_line
 from dae.files import write_text
+from dae.job_folder import claim_sweep, release
 from dae.jobs import sweep_jobs
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,8 @@ def failed_jobs(sweep_dir: str | Path) -> list[Path]:
 
 
 class SweepSummary(Callback):
-    """Before a sweep: a SLURM launcher where SLURM is not installed is one line, before any folder is made.
-    After it: one line naming the failed jobs, and exit status 1 if there were any."""
+    """Before a sweep: a SLURM launcher where SLURM is not installed is one line, before any folder is made; the
+    sweep's folder is claimed (dae.job_folder.claim_sweep). After it: one line naming the failed jobs, and exit status 1 if there were any."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         launcher = str(config.hydra.launcher.get("_target_", ""))
@@ -80,6 +81,11 @@ class SweepSummary(Callback):
         if problem:
             print(f"error: {problem}", file=sys.stderr, flush=True)
             raise SystemExit(1)
+        resuming = RESUMING in (OmegaConf.select(config, "hydra.job.env_set") or {})
+        try:
+            claim_sweep(config.hydra.sweep.dir, resuming)
+        except JobError as e:
+            raise SystemExit(f"error: {first_line(e, limit=1000)}") from None
         # Every sweep folder holds its multirun.yaml from the start (Hydra's basic sweeper writes it, the Optuna
         # sweeper does not), so that dae.report, the probe and resume=<sweep folder> know it for one.
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -88,6 +94,7 @@ class SweepSummary(Callback):
             OmegaConf.save(config, sweep_dir / "multirun.yaml")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        release()
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return

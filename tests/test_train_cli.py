@@ -138,3 +138,31 @@ def test_run_killed_in_its_second_epoch_resumes_to_the_same_metrics(fixture_data
         assert resumed[key] == pytest.approx(first[key], abs=1e-5), key
     assert resumed["epochs"] == first["epochs"] == 6
     assert resumed["train_seconds"] > 1000
+
+
+def test_two_runs_started_together_into_one_folder_one_trains_and_one_is_refused(fixture_data, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    run = tmp_path / "run"
+    args = [
+        sys.executable,
+        "-m",
+        "dae.train",
+        f"hydra.run.dir={run}",
+        "debug=fast",
+        "callbacks.classifier_report=null",
+        *fixture_overrides(*fixture_data),
+    ]
+    processes = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = sorted((p.wait(timeout=300), p.stderr.read()) for p in processes)
+    for p in processes:
+        p.stdout.close(), p.stderr.close()
+    (ok, _), (refused, error) = outcomes
+    assert (ok, refused) == (0, 1), outcomes
+    assert f"error: hydra.run.dir={run} is in use by another run" in error or f"error: hydra.run.dir={run} holds a" in error
+    assert len({p.name.split(".")[-2] for p in run.rglob("events.out.tfevents.*")}) == 1  # one process's (its pid) event files
+    assert len(list((run / "checkpoints").glob("best-*.ckpt"))) == 1
+    assert "train.log" in {p.name for p in run.iterdir()} and (run / "metrics.json").is_file()
