@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 
 from dae.cli import one_line_errors, prepare_argv
-from dae.errors import ConfigError
+from dae.errors import ConfigError, first_line, summary
 from dae.images import read_image, write_image
 from dae.jobs import is_job, load_job, target
 from dae.loading import load
@@ -82,10 +82,10 @@ def denoise_files(denoiser, files: list[Path], targets: list[Path], invert: bool
         try:
             pixels, mode, low, high = read_image(path)
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            why = str(e).splitlines()[0] if str(e) else "unreadable"
+            why = summary(e)
             if isinstance(e, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
-                why = f"larger than Pillow's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} pixels ({why})"
-            skipped.append((path, f"{type(e).__name__}: {why}"))
+                why = f"{type(e).__name__}: larger than Pillow's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} pixels ({first_line(e)})"
+            skipped.append((path, why))
             log.warning("%s: skipped (%s)", path, skipped[-1][1])
             continue
         write_image(denoiser(pixels, invert=invert), out, mode, low, high)

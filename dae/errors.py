@@ -36,6 +36,13 @@ def first_line(error: BaseException, index: int = 0, limit: int = 200) -> str:
     return lines[min(index, len(lines) - 1)][:limit] if lines else type(error).__name__
 
 
+def summary(error: BaseException, limit: int = 200) -> str:
+    """``<type>: <first line>`` of an exception, or its type's name alone if its message is empty: how an error
+    message quotes another error, without raising and without an empty quote."""
+    line = first_line(error, limit=limit)
+    return line if not str(error).strip() else f"{type(error).__name__}: {line}"
+
+
 def integer(key: str, value) -> int:
     """``value`` if it is an integer, else a :class:`ConfigError` naming ``key`` and the type expected."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from dae import __version__
-from dae.errors import ModelFileError, first_line
+from dae.errors import ModelFileError, summary
 from dae.files import UMASK, write_atomic, write_text
 from dae.jobs import Job, read_json
 from dae.pretrained import ARCHITECTURES, DEFAULT_PREPROCESSING, DigitDenoiser, PretrainedDenoiser
@@ -127,7 +127,7 @@ def export_onnx(model: DigitDenoiser, path: Path, digits: torch.Tensor, metadata
                 )
             except Exception as e:  # the exporter raises many types; the message says which operation failed
                 raise ModelFileError(
-                    f"format=onnx: torch's exporter could not export this model ({type(e).__name__}: {str(e)[:300]}); nothing was written."
+                    f"format=onnx: torch's exporter could not export this model ({summary(e, limit=300)}); nothing was written."
                 ) from None
         proto = onnx.load(str(tmp))
         for key, value in metadata.items():
@@ -139,7 +139,7 @@ def export_onnx(model: DigitDenoiser, path: Path, digits: torch.Tensor, metadata
             session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnx's and onnxruntime's own exception types
             raise ModelFileError(
-                f"format=onnx: the exported graph does not load in onnxruntime ({type(e).__name__}: {first_line(e)}); try format=torchscript."
+                f"format=onnx: the exported graph does not load in onnxruntime ({summary(e)}); try format=torchscript."
             ) from None
         result = check(lambda x: session.run(None, {"digits": x.numpy()}), model, digits, "onnx")
         opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
@@ -154,9 +154,7 @@ def export_torchscript(model: DigitDenoiser, path: Path, digits: torch.Tensor, m
         try:
             traced = torch.jit.trace(WithLatent(model), example(digits), check_trace=False)
         except Exception as e:  # an operation TorchScript cannot record
-            raise ModelFileError(
-                f"format=torchscript: this model cannot be traced ({type(e).__name__}: {first_line(e)}); try format=onnx."
-            ) from None
+            raise ModelFileError(f"format=torchscript: this model cannot be traced ({summary(e)}); try format=onnx.") from None
         torch.jit.save(traced, str(tmp), _extra_files={"dae.json": json.dumps(metadata)})
         loaded = torch.jit.load(str(tmp))
 

@@ -16,7 +16,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from dae.errors import JobError, first_line
+from dae.errors import JobError, summary
 from dae.trust import seal
 from dae.upgrades import upgrade
 
@@ -68,7 +68,7 @@ def read_json(path: Path) -> dict:
     try:
         content = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise JobError(f"{path} cannot be read ({type(e).__name__}: {first_line(e, limit=120)})") from None
+        raise JobError(f"{path} cannot be read ({summary(e, limit=120)})") from None
     if not isinstance(content, dict):
         raise JobError(f"{path} cannot be read (a JSON {type(content).__name__}, not an object)")
     return content
@@ -125,7 +125,7 @@ def load_job(folder: str | Path, key: str = "run", rebuilt: tuple[str, ...] | No
     try:
         cfg = OmegaConf.load(folder / ".hydra" / "config.yaml")
     except (OSError, yaml.YAMLError, OmegaConfBaseException) as e:
-        raise JobError(f"{key}={folder}: .hydra/config.yaml cannot be read ({type(e).__name__}: {first_line(e)}).") from None
+        raise JobError(f"{key}={folder}: .hydra/config.yaml cannot be read ({summary(e)}).") from None
     parts = ("model", "data", "paths")
     if not isinstance(cfg, DictConfig) or not all(name in cfg and isinstance(cfg._get_node(name), DictConfig) for name in parts):
         raise JobError(f"{key}={folder} is a Hydra job, but not a training job (its config has no model, data or paths section).")

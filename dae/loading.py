@@ -26,7 +26,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from PIL.Image import Image
 
-from dae.errors import JobError, ModelFileError, first_line
+from dae.errors import JobError, ModelFileError, summary
 from dae.images import to_batch
 from dae.inference import autocast, evaluating, in_batches
 from dae.jobs import Job, is_job, is_sweep, load_job
@@ -41,7 +41,7 @@ def load_model(job: Job, ckpt: str | Path | None = None) -> torch.nn.Module:
         weights = state["state_dict"]
     except Exception as e:
         raise JobError(
-            f"ckpt={path} could not be read as a Lightning checkpoint ({type(e).__name__}: {first_line(e)}); expected a .ckpt written by `python -m dae.train`."
+            f"ckpt={path} could not be read as a Lightning checkpoint ({summary(e)}); expected a .ckpt written by `python -m dae.train`."
         ) from None
     model = fitted_model(job, weights, f"ckpt={path}", f"; pass the checkpoint of the run in {job.folder}")
     model.load_state_dict(weights)
@@ -131,7 +131,7 @@ class OnnxDenoiser:
         try:
             self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for unreadable files
-            raise ModelFileError(f"{path} cannot be read as an ONNX model ({type(e).__name__}: {str(e)[:200]}); export it again.") from None
+            raise ModelFileError(f"{path} cannot be read as an ONNX model ({summary(e)}); export it again.") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         try:
             self.digit_size = int(json.loads(meta["preprocessing"])["digit_size"])

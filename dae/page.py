@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from PIL import Image, UnidentifiedImageError
 from torch import nn
 
-from dae.errors import ConfigError, integer
+from dae.errors import ConfigError, first_line, integer, summary
 from dae.images import resized, to_batch
 from dae.inference import evaluating
 from dae.jobs import Job
@@ -162,8 +162,8 @@ def from_upload(path: str | Path | None, size: int, invert: bool) -> np.ndarray:
     except ConfigError:
         raise
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:  # Pillow raises these for broken files
-        why = str(e).splitlines()[0].replace(str(path), name)[:200] if str(e) else "unreadable"
-        raise ConfigError(f"{name} cannot be read as an image ({type(e).__name__}: {why}); upload a PNG, JPEG, BMP or TIFF file.") from None
+        why = summary(e).replace(str(path), name)
+        raise ConfigError(f"{name} cannot be read as an image ({why}); upload a PNG, JPEG, BMP or TIFF file.") from None
     return batch[0, 0].numpy()
 
 
@@ -240,7 +240,7 @@ def respond(parts: Parts, noise: Noise, level: float, seed: int, *inputs) -> lis
     try:
         status, results = compare(parts, noise, level, seed, *inputs)
     except ConfigError as e:
-        return [f"**Cannot denoise:** {e}", *([None, None] * (2 + len(parts.denoisers)))]
+        return [f"**Cannot denoise:** {first_line(e, limit=1000)}", *([None, None] * (2 + len(parts.denoisers)))]
     return [status, *(item for pair in results for item in pair)]
 
 

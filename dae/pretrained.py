@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from dae.errors import ModelFileError, first_line
+from dae.errors import ModelFileError, first_line, summary
 from dae.models import AttentionAutoencoder, ConvAutoencoder, UNetAutoencoder, VariationalAutoencoder
 
 # The networks a pretrained folder may name, by the name of their config in conf/model/.
@@ -115,7 +115,7 @@ def build_network(architecture, arguments) -> nn.Module:
         return ARCHITECTURES[architecture](**arguments)
     except Exception as e:  # a network's own checks, or torch's on impossible sizes
         raise ModelFileError(
-            f"arguments={arguments} do not build {architecture} ({type(e).__name__}: {first_line(e)}); "
+            f"arguments={arguments} do not build {architecture} ({summary(e)}); "
             f"export the model again, or give the arguments of conf/model/{architecture}.yaml."
         ) from None
 
@@ -151,9 +151,7 @@ def read_config(folder: Path) -> dict:
     try:
         config = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFileError(
-            f"{path} cannot be read as JSON ({type(e).__name__}: {e}); expected the config.json of a pretrained folder."
-        ) from None
+        raise ModelFileError(f"{path} cannot be read as JSON ({summary(e)}); expected the config.json of a pretrained folder.") from None
     missing = [key for key in ("architecture", "arguments") if key not in config] if isinstance(config, dict) else ["architecture"]
     if missing:
         raise ModelFileError(
@@ -170,12 +168,12 @@ def load_pretrained(folder: str | Path) -> PretrainedDenoiser:
     try:
         model = PretrainedDenoiser(config["architecture"], config["arguments"], config.get("preprocessing"))
     except ModelFileError as e:
-        raise ModelFileError(f"{folder / CONFIG}: {e}") from None
+        raise ModelFileError(f"{folder / CONFIG}: {first_line(e)}") from None
     path = folder / WEIGHTS
     try:
         weights = load_file(str(path))
     except (OSError, SafetensorError) as e:
-        raise ModelFileError(f"{path} cannot be read as safetensors ({type(e).__name__}: {e}); export the model again.") from None
+        raise ModelFileError(f"{path} cannot be read as safetensors ({summary(e)}); export the model again.") from None
     check_weights(model, weights, path, f"the {config['architecture']} of {folder / CONFIG}")
     model.load_state_dict(weights)
     return model.eval()

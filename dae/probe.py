@@ -64,7 +64,7 @@ def probe_sweep(folder: Path, settings: ProbeSettings, cache_dir: str | None = N
             control = f"{result['control_accuracy']:.4f}" if result["control_accuracy"] is not None else "-"
             rows.append(f"| `{name}` | {result['accuracy']:.4f} | {control} |")
         except (JobError, FileNotFoundError) as e:  # a job folder that cannot be probed: the others go on
-            results[name] = {"error": str(e)}
+            results[name] = {"error": first_line(e, limit=1000)}
             rows.append(f"| `{name}` | failed: {first_line(e)} | |")
     header = f"# SVM probe of {folder.name}\n\n{settings.kernel} SVM on {settings.inputs} latent vectors, {settings.n_train} training vectors; control: PCA of the pixels + the same SVM.\n\n"
     table = "| job | accuracy | control |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n"

@@ -85,7 +85,7 @@ def _row_and_job(folder: Path) -> tuple[dict, Job | None]:
         probe = read_json(folder / "probe" / "report.json")
         size = parameters(job)
     except JobError as e:
-        return {**row, "status": "unreadable", "error": str(e)}, None
+        return {**row, "status": "unreadable", "error": first_line(e, limit=1000)}, None
     except InstantiationException as e:  # a network its config cannot build
         return {
             **row,

@@ -19,7 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from dae.callbacks import CheckpointOnInterrupt, ReportCallback, TrainingClock
-from dae.errors import ConfigError, JobError, first_line, integer
+from dae.errors import ConfigError, JobError, first_line, integer, summary
 from dae.files import write_json
 from dae.jobs import load_job
 from dae.sweep import in_sweep
@@ -205,7 +205,7 @@ def check_checkpoint(job, checkpoint: Path) -> None:
                     intact.append(other.name)
                 except Exception:
                     pass
-        what = "empty" if checkpoint.stat().st_size == 0 else f"damaged ({type(e).__name__}: {first_line(e)})"
+        what = "empty" if checkpoint.stat().st_size == 0 else f"damaged ({summary(e)})"
         fix = (
             f"its intact checkpoints: {', '.join(intact)}; to continue from one, copy it over {checkpoint.name}"
             if intact

@@ -17,7 +17,7 @@ import re
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dae.errors import JobError, first_line
+from dae.errors import JobError, summary
 
 # Module prefixes whose classes a job folder may name; what conf/ needs is among them.
 ALLOWED_TARGETS = ("dae.", "torch.nn.", "torch.optim.", "lightning.pytorch.")
@@ -66,7 +66,7 @@ def seal(cfg: DictConfig, keys: tuple[str, ...] | None, where: str) -> None:
         try:
             resolved = OmegaConf.to_container(cfg[key], resolve=True) if isinstance(cfg[key], (DictConfig, ListConfig)) else cfg[key]
         except OmegaConfBaseException as e:
-            raise JobError(f"{where}: {key} cannot be resolved ({type(e).__name__}: {first_line(e)}).") from None
+            raise JobError(f"{where}: {key} cannot be resolved ({summary(e)}).") from None
         targets = [(path.removesuffix("._target_"), value) for path, value in _leaves(resolved, key) if path.endswith("._target_")]
         for path, target in targets:
             if not allowed_class(target):

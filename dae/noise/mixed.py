@@ -1,6 +1,6 @@
 import torch
 
-from dae.errors import ConfigError
+from dae.errors import ConfigError, first_line
 from dae.noise.base import Noise, check_range, uniform
 from dae.noise.blur import Blur
 from dae.noise.brightness import Brightness
@@ -67,7 +67,7 @@ class Mixed(Noise):
                 try:
                     noise.at_level(level)  # each end checked against the type's own range
                 except ValueError as err:
-                    raise ConfigError(f"noise.levels.{name}={bounds}: {err}") from None
+                    raise ConfigError(f"noise.levels.{name}={bounds}: {first_line(err)}") from None
             self.types.append(noise)
             self.ranges.append((float(bounds[0]), float(bounds[1])))
 

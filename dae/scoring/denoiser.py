@@ -12,7 +12,7 @@ import torch
 
 from dae import figures
 from dae.data.datamodule import fixed_noise
-from dae.errors import ConfigError
+from dae.errors import ConfigError, first_line
 from dae.files import write_csv, write_json
 from dae.inference import denoise
 from dae.jobs import Job
@@ -32,7 +32,7 @@ def at_levels(job: Job, model: L.LightningModule, datamodule, levels: Sequence[f
     try:
         noises = [noise.at_level(level) for level in levels]  # every level checked before any work
     except ValueError as e:
-        raise ConfigError(f"levels={list(levels)}: {e}") from None
+        raise ConfigError(f"levels={list(levels)}: {first_line(e)}") from None
     classifier = load_or_train(job.cfg.classifier, datamodule, cache_dir)
     rows = []
     for level, level_noise in zip(levels, noises):

@@ -18,7 +18,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from dae.errors import ConfigError
+from dae.errors import ConfigError, first_line
 from dae.noise import Noise
 from dae.suites import mnist_c
 
@@ -88,7 +88,7 @@ class NoiseLevels(Suite):
                 try:
                     self.noises[f"{key}@{level:g}"] = noise.at_level(float(level))
                 except ValueError as e:
-                    raise ConfigError(f"suite.levels.{key}={levels[key]}: {e}") from None
+                    raise ConfigError(f"suite.levels.{key}={levels[key]}: {first_line(e)}") from None
         missing = [k for k in levels if k not in noises]
         if missing or not self.noises:
             raise ConfigError(f"suite.levels: {missing or 'nothing'} to corrupt with; give levels for some of {sorted(noises)}.")
