@@ -25,7 +25,8 @@ from dae.errors import CheckpointWriteError, ConfigError, DataError
 
 # Errors the project raises with a message that says what is wrong and how to fix it (JobError is a ConfigError).
 USER_ERRORS = (ConfigError, DataError, CheckpointWriteError, FloatingPointError)
-PATH_KEYS = ("run", "ckpt", "resume", "input", "output")  # values that are paths, which may hold "="
+PATH_KEYS = ("run", "ckpt", "resume", "input", "output", "hydra.run.dir", "hydra.sweep.dir")  # values that are paths
+PATH_PREFIXES = ("paths.",)  # paths.data_dir=..., paths.log_dir=...
 PATH_LIST_KEYS = ("runs",)  # lists of such paths (dae.baselines)
 SETUP_FILES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml")
 STARTED = time.time()  # when this command started (dae.cli is imported at its start)
@@ -35,9 +36,15 @@ def verbose() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
+def _needs_quotes(value: str) -> bool:
+    """Whether Hydra's override parser would misread ``value`` unquoted: an ``=``, or a character its lexer has no
+    token for (any non-ASCII letter, ``#``, ``~``, parentheses)."""
+    return any(c == "=" or c in "#~()" or ord(c) > 127 for c in value)
+
+
 def _quoted(value: str) -> str:
-    """``value`` in Hydra's quotes, unless it is quoted already or needs none (no ``=``)."""
-    if "=" not in value or value[:1] in "'\"":
+    """``value`` in Hydra's quotes, unless it is quoted already or needs none (:func:`_needs_quotes`)."""
+    if not _needs_quotes(value) or value[:1] in "'\"":
         return value
     quote = '"' if "'" in value else "'"
     return f"{quote}{value}{quote}"
@@ -45,15 +52,16 @@ def _quoted(value: str) -> str:
 
 def prepare_argv(argv: list[str]) -> list[str]:
     """The command line for Hydra's parser: ``--verbose`` becomes ``HYDRA_FULL_ERROR=1`` (full tracebacks),
-    and path values are quoted (``run=<path>``, each of ``runs=[<path>,...]``), since sweep job folders are
-    named like ``loss=l1`` and an unquoted ``=`` inside a value is a syntax error to Hydra."""
+    and path values are quoted where Hydra would misread them (``run=<path>``, ``hydra.run.dir=<path>``,
+    ``paths.*=<path>``, each of ``runs=[<path>,...]``): sweep job folders are named like ``loss=l1``, and an
+    unquoted ``=``, a non-ASCII letter (``hydra.run.dir=outputs/café``) or a ``#`` is a syntax error to Hydra."""
     out = []
     for arg in argv:
         if arg == "--verbose":
             os.environ["HYDRA_FULL_ERROR"] = "1"
             continue
         key, sep, value = arg.partition("=")
-        if sep and key in PATH_KEYS:
+        if sep and (key.lstrip("+") in PATH_KEYS or key.lstrip("+").startswith(PATH_PREFIXES)):
             arg = f"{key}={_quoted(value)}"
         elif sep and key in PATH_LIST_KEYS and re.fullmatch(r"\[.*\]", value):
             items = [item.strip() for item in value[1:-1].split(",") if item.strip()]

@@ -22,6 +22,28 @@ def test_path_values_with_equals_signs_are_quoted_and_verbose_asks_for_traceback
     assert os.environ["HYDRA_FULL_ERROR"] == "1"
 
 
+def test_paths_that_hydras_parser_would_misread_are_quoted_and_read_back_as_given():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    given = ["hydra.run.dir=outputs/café", "input=/data/日本/7.png", "paths.data_dir=/tmp/a#b", "++paths.log_dir=~x/y", "output=plain/out"]
+    prepared = prepare_argv(given)
+    assert prepared[-1] == "output=plain/out"  # nothing to quote
+    assert [parser.parse_override(arg).value() for arg in prepared] == [arg.partition("=")[2] for arg in given]
+
+
+def test_a_run_into_a_folder_with_a_non_ascii_name(fixture_data, tmp_path):
+    from dae.train import main
+    from tests.conftest import fixture_overrides, run_app
+
+    folder = tmp_path / "runs" / "café-日本"
+    run_app(
+        main,
+        *prepare_argv([f"hydra.run.dir={folder}", "debug=fast", "callbacks.classifier_report=null", *fixture_overrides(*fixture_data)]),
+    )
+    assert (folder / ".hydra" / "config.yaml").is_file() and (folder / "metrics.json").is_file()
+
+
 def test_the_projects_errors_are_found_inside_hydras_wrapping():
     from hydra.errors import InstantiationException
 
