@@ -31,17 +31,25 @@ def unique_dir(path: str) -> str:
 # Overrides that say where things are, not what is trained: left out of job folder names.
 UNNAMED_PREFIXES = ("paths.", "data.source.", "hydra.", "resume")
 MAX_DIRNAME = 120
+SWEPT_KEYS = "DAE_SWEPT_KEYS"  # the keys a sweep varies, comma-separated: set by dae.sweep.SweepSummary for its jobs
 
 
 def job_dirname(overrides: list[str]) -> str:
     """A sweep job's folder name from its overrides, e.g. ``loss=l1,noise=gaussian``.
 
-    Like Hydra's ``override_dirname`` (sorted ``key=value`` pairs), but group choices
-    (``loss=l1``) come before values (``noise.sigma=0.3``), the location overrides above
-    are left out, ``/`` is replaced, and past ``MAX_DIRNAME`` characters the name is cut
-    and ends in a hash, so it is always a valid folder name that starts with the main axes.
+    Like Hydra's ``override_dirname`` (sorted ``key=value`` pairs), but the keys the sweep varies come first
+    (``$DAE_SWEPT_KEYS``, in the sweep's order), then group choices (``loss=l1``), then values
+    (``noise.sigma=0.3``); the location overrides above are left out, ``/`` is replaced, and past ``MAX_DIRNAME``
+    characters the name is cut and ends in a hash, so it is always a valid folder name that starts with what
+    tells the sweep's jobs apart.
     """
-    kept = sorted((o for o in overrides if not o.lstrip("+~").startswith(UNNAMED_PREFIXES)), key=lambda o: ("." in o.split("=")[0], o))
+    swept = [k for k in os.environ.get(SWEPT_KEYS, "").split(",") if k]
+
+    def order(override: str) -> tuple:
+        key = override.split("=")[0].lstrip("+~")
+        return (swept.index(key) if key in swept else len(swept), "." in key, key, override)
+
+    kept = sorted((o for o in overrides if not o.lstrip("+~").startswith(UNNAMED_PREFIXES)), key=order)
     name = ",".join(kept).replace("/", "_") or "default"
     if len(name) > MAX_DIRNAME:
         name = f"{name[: MAX_DIRNAME - 9]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"

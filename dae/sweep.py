@@ -26,6 +26,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from dae.config import SWEPT_KEYS
 from dae.errors import ConfigError, JobError, first_line
 from dae.files import write_text
 from dae.job_folder import claim_sweep, release
@@ -81,6 +82,7 @@ class SweepSummary(Callback):
         if problem:
             print(f"error: {problem}", file=sys.stderr, flush=True)
             raise SystemExit(1)
+        os.environ[SWEPT_KEYS] = ",".join(swept_keys(config))  # its jobs' folders are named by these first (dae.config.job_dirname)
         resuming = RESUMING in (OmegaConf.select(config, "hydra.job.env_set") or {})
         try:
             claim_sweep(config.hydra.sweep.dir, resuming)
@@ -104,6 +106,19 @@ class SweepSummary(Callback):
             names = ", ".join(job.name for job in failed)
             print(f"sweep {sweep_dir}: {len(failed)} of {total} jobs failed: {names} (see error.txt in each)", file=sys.stderr, flush=True)
             raise SystemExit(1)
+
+
+def swept_keys(config: DictConfig) -> list[str]:
+    """The keys a sweep varies: those of its command line that hold several values (``loss=l1,mse``,
+    ``noise.sigma=range(...)``), then its sweeper's search space (``hydra.sweeper.params``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    except Exception:  # Hydra reports a bad override itself
+        return []
+    keys = [o.key_or_group for o in overrides if o.is_sweep_override()]
+    return keys + [k for k in (OmegaConf.select(config, "hydra.sweeper.params") or {}) if k not in keys]
 
 
 def search_space_problem(config: DictConfig) -> str | None:

@@ -27,6 +27,18 @@ def test_job_dirname_is_bounded_and_still_distinct():
     assert long_a != long_b
 
 
+def test_a_sweeps_varied_keys_come_first_so_a_long_name_keeps_them(monkeypatch):
+    fixed = [f"++callbacks.setting_{i}=value_{i}" for i in range(12)]
+    names = {}
+    for sigma in ("0.1", "0.3"):
+        monkeypatch.delenv("DAE_SWEPT_KEYS", raising=False)
+        before = job_dirname([*fixed, f"noise.sigma={sigma}", "loss=l1"])
+        monkeypatch.setenv("DAE_SWEPT_KEYS", "noise.sigma,loss")
+        names[sigma] = job_dirname([*fixed, f"noise.sigma={sigma}", "loss=l1"])
+        assert f"noise.sigma={sigma}" not in before  # cut off the end without the sweep's keys
+    assert names["0.1"].startswith("noise.sigma=0.1,loss=l1,") and names["0.3"].startswith("noise.sigma=0.3,loss=l1,")
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_fast_precision_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, native):
     import torch

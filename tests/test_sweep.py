@@ -116,3 +116,19 @@ def test_a_search_space_that_holds_nothing_is_named_before_any_trial():
         assert search_space_problem(space(**{key: value})) == (
             f"hydra.sweeper.params.{key}={value} holds no value to try; give a low end below the high end, e.g. interval(0.001, 0.01)."
         )
+
+
+def test_the_keys_a_sweep_varies_are_its_multi_valued_overrides_then_its_search_space():
+    from omegaconf import OmegaConf
+
+    from dae.sweep import swept_keys
+
+    config = OmegaConf.create(
+        {
+            "hydra": {
+                "overrides": {"task": ["seed=1", "noise.sigma=0.1,0.3", "loss=glob(*)", "++trainer.x=2"]},
+                "sweeper": {"params": {"model.optimizer.lr": "interval(0.001, 0.01)"}},
+            }
+        }
+    )
+    assert swept_keys(config) == ["noise.sigma", "loss", "model.optimizer.lr"]
