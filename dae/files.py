@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -36,6 +37,30 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def write_folder(folder: str | Path, files: dict[str, bytes]) -> Path:
+    """Write ``files`` (name -> bytes) as the folder ``folder``, whole or not at all: into a fresh folder beside
+    it, flushed to disk, then renamed into place (over an older ``folder``, which the caller holds a lock on).
+    A failed write leaves nothing of the new folder."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".part"))
+    try:
+        for name, data in files.items():
+            with open(tmp / name, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp / name, 0o666 & ~UMASK)
+        os.chmod(tmp, 0o777 & ~UMASK)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.rename(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
 def write_json(path: str | Path, obj: Any) -> Path:
     return write_atomic(path, (json.dumps(obj, indent=2) + "\n").encode())
 
@@ -53,15 +78,29 @@ def write_csv(path: str | Path, rows: Iterable[dict], columns: Sequence[str]) ->
     return write_text(path, out.getvalue())
 
 
-def check_folder(path: str | Path, key: str) -> Path:
-    """``path`` as a folder that can be made: a :class:`~dae.errors.ConfigError` naming ``key`` if it, or a folder
-    above it, is a file (``DAE_DATA_DIR=<a file>``), before any work is done."""
+def check_folder(path: str | Path, key: str, writable: bool = False, needed: int = 0) -> Path:
+    """``path`` as a folder that can be made: a :class:`~dae.errors.ConfigError` naming ``key``, before any work is
+    done, if it or a folder above it is a file (``DAE_DATA_DIR=<a file>``) or a part of it is longer than file
+    systems allow (255 bytes); with ``writable``, if the folder (or the nearest one above it that exists) cannot be
+    written to; with ``needed`` (bytes), if its file system has less free space."""
     from dae.errors import ConfigError
 
     path = Path(path)
-    for part in (path, *path.parents):
-        if part.exists():
-            if not part.is_dir():
-                raise ConfigError(f"{key}={path}: {part} is a file, not a folder; point {key} (or DAE_DATA_DIR) at a folder.")
-            break
+    for part in path.parts:
+        if len(part.encode()) > 255:
+            raise ConfigError(
+                f"{key}={path}: the part {part[:40]}... is {len(part.encode())} bytes long; file systems allow 255: use a shorter name."
+            )
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"{key}={path}: {existing} is a file, not a folder; point {key} (or DAE_DATA_DIR) at a folder.")
+    if writable and not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{key}={path}: {existing} cannot be written to (read-only); point {key} (or DAE_DATA_DIR) at a folder you can write to."
+        )
+    if needed and (free := shutil.disk_usage(existing).free) < needed:
+        raise ConfigError(
+            f"{key}={path}: {free / 1e6:.1f} MB free on its disk, and {needed / 1e6:.1f} MB are needed; free space there, "
+            f"or point {key} (or DAE_DATA_DIR) at another disk."
+        )
     return path

@@ -30,7 +30,8 @@ from torchmetrics.classification import MulticlassAccuracy
 from dae.data import DenoisingDataModule, IDXSource
 from dae.data.datamodule import fixed_noise
 from dae.data.training_images import TrainingImages, to_u8
-from dae.files import check_folder, write_atomic, write_json
+from dae.errors import DataError, summary
+from dae.files import check_folder, write_folder
 from dae.inference import evaluating, in_batches
 from dae.noise import Identity, Noise
 from dae.optim import configure_optimizers
@@ -166,28 +167,46 @@ def load_or_train(
     folder = check_folder(cache_dir, "paths.cache_dir") / "classifier" / key
     name = "classifier M" if augment is None else f"classifier M with noisy copies ({augment!r})"
     weights = folder / "model.pt"
+    if weights.is_file() and not refresh:  # a cache folder appears whole (dae.files.write_folder): no lock to read it
+        return _load(cfg, weights, name)
+    with torch.device("meta"):  # its size, without drawing weights
+        size = sum(t.numel() * t.element_size() for t in instantiate(cfg.net).state_dict().values())
+    check_folder(cache_dir, "paths.cache_dir", writable=True, needed=2 * size + 10**6)  # the weights, the reports, a margin
     with _locked(folder.with_suffix(".lock")):
-        if weights.is_file() and not refresh:
-            net = instantiate(cfg.net)
-            net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-            log.info("%s: loaded from %s", name, weights)
-            return net.eval()
+        if weights.is_file() and not refresh:  # another process trained it while this one waited
+            return _load(cfg, weights, name)
         log.info("%s: training (%d epochs) into %s", name, cfg.max_epochs, folder)
         data = clean_data(cfg, datamodule)
-        net = fit(cfg, data if augment is None else with_noisy_copies(cfg, data, augment), accelerator)
+        try:
+            net = fit(cfg, data if augment is None else with_noisy_copies(cfg, data, augment), accelerator)
+        except SystemExit as stopped:  # Lightning ends a fit interrupted by Ctrl-C with SystemExit(1)
+            raise SystemExit(
+                f"interrupted: {name} was not cached in {folder}; it will train again the next time it is needed."
+            ) from stopped
         _, clean, labels = data.images("test")
         clean_report, text = report(labels.numpy(), predict(net, clean))
         buffer = io.BytesIO()
         torch.save(net.state_dict(), buffer)
-        write_json(
-            folder / "report.json",
-            {
-                "clean": clean_report,
-                "config": OmegaConf.to_container(cfg, resolve=True),
-                "augment": None if augment is None else repr(augment),
-            },
-        )
-        write_atomic(folder / "report.txt", text.encode())
-        write_atomic(weights, buffer.getvalue())
+        about = {
+            "clean": clean_report,
+            "config": OmegaConf.to_container(cfg, resolve=True),
+            "augment": None if augment is None else repr(augment),
+        }
+        files = {"model.pt": buffer.getvalue(), "report.json": (json.dumps(about, indent=2) + "\n").encode(), "report.txt": text.encode()}
+        try:
+            write_folder(folder, files)
+        except OSError as e:
+            needed = sum(len(b) for b in files.values())
+            raise DataError(
+                f"{name} could not be cached in {folder} ({summary(e)}); nothing of it was written. It needs {needed / 1e6:.1f} MB: "
+                "free space there, or point paths.cache_dir (or DAE_DATA_DIR) at another disk; M will train again."
+            ) from None
         log.info("%s: clean test accuracy %.4f; saved to %s", name, clean_report["accuracy"], weights)
     return net
+
+
+def _load(cfg: DictConfig, weights: Path, name: str) -> nn.Module:
+    net = instantiate(cfg.net)
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    log.info("%s: loaded from %s", name, weights)
+    return net.eval()
