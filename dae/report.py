@@ -6,6 +6,8 @@ folder ``report.md`` and ``report.csv`` (one row per job), ``loss_curves.png`` (
 per epoch, one line per job) and ``reconstructions.png`` (one column per digit: the originals,
 the noisy inputs, then one row of reconstructions per job). A job that failed is listed as
 failed, with the first line of its error; one whose files cannot be read as unreadable, naming the file.
+Where the sweep is a grid of overrides (not a search such as Optuna's), a job of it whose folder is gone
+is listed as missing, and the report says how many jobs the sweep had.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 from pathlib import Path
 
 from dae.cli import one_line_errors
-from dae.reporting import report
+from dae.reporting import missing_summary, report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [r["job"] for r in rows if r["status"] == status]
         if jobs:
             print(f"{len(jobs)} of {len(rows)} jobs {status}: {', '.join(jobs)}", file=sys.stderr)
+    missing = missing_summary(rows, Path(args.sweep).expanduser().resolve())
+    if missing:
+        print(missing, file=sys.stderr)
     return 0
 
 

@@ -2,7 +2,9 @@
 if the probe ran, and its TensorBoard scalars), as ``report.md`` and ``report.csv``, with ``loss_curves.png``
 (validation loss per epoch, one line per job) and ``reconstructions.png`` (originals, noisy inputs, then one row
 per job). A job that failed is listed as failed, with the first line of its error; one whose files cannot be read
-as unreadable, naming the file. ``python -m dae.report`` writes it; the studies build their tables on :func:`job_row`.
+as unreadable, naming the file. Where the sweep is a grid (Hydra's basic sweeper), a job of it without a job folder is
+listed as missing, named by its swept overrides; a search (Optuna) draws its trials, so only its job folders are listed.
+``python -m dae.report`` writes it; the studies build their tables on :func:`job_row`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import logging
 from pathlib import Path
 
 import torch
-from hydra.errors import InstantiationException
+import yaml
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from dae import figures
-from dae.errors import JobError, first_line
+from dae.config import job_dirname
+from dae.errors import JobError, first_line, summary
 from dae.files import write_csv, write_text
 from dae.inference import denoise
 from dae.jobs import Job, is_sweep, load_job, read_json, sweep_jobs
@@ -30,6 +36,8 @@ COLUMNS = (
     "job", "status", "test_psnr", "test_ssim", "noisy_psnr", "acc_clean", "acc_noisy", "acc_denoised",
     "acc_reconstructed", "probe_acc", "probe_control", "parameters", "epochs", "train_seconds", "error",
 )  # fmt: skip
+BASIC_SWEEPER = f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"  # hydra.sweeper._target_ of a grid sweep
+GONE = "its folder is gone or was never made"
 
 
 def first_error_line(folder: Path) -> str:
@@ -107,6 +115,74 @@ def _row_and_job(folder: Path) -> tuple[dict, Job | None]:
     return row, job
 
 
+def sweep_grid(folder: Path) -> list[list[str]] | None:
+    """The overrides of each job of the sweep in ``folder``, in sweep order, as Hydra's basic sweeper expands its
+    ``multirun.yaml`` (``hydra.sweeper.params``, then ``hydra.overrides.task``: their cartesian product). None where
+    that cannot be known: another sweeper (an Optuna search draws its trials), or overrides not expandable here."""
+    path = folder / "multirun.yaml"
+    try:
+        saved = yaml.safe_load(path.read_text())  # not OmegaConf: the overrides are kept as typed, ${...} included
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        log.warning("%s cannot be read (%s): the report lists the job folders there are", path, summary(e))
+        return None
+    hydra = saved.get("hydra") if isinstance(saved, dict) else None
+    sweeper = hydra.get("sweeper") if isinstance(hydra, dict) else None
+    task = (hydra.get("overrides") or {}).get("task") if isinstance(hydra, dict) else None
+    if not isinstance(sweeper, dict) or sweeper.get("_target_") != BASIC_SWEEPER or not isinstance(task, list):
+        return None
+    params = sweeper.get("params") or {}
+    arguments = [f"{key}={value}" for key, value in params.items()] if isinstance(params, dict) else []
+    try:
+        overrides = OverridesParser.create().parse_overrides([*arguments, *map(str, task)])
+        return BasicSweeper.split_arguments(overrides, max_batch_size=None)[0]
+    except HydraException as e:  # e.g. glob() over a config group, which needs the configs the sweep ran with
+        log.warning("%s: the sweep's jobs cannot be listed (%s); the report lists the job folders there are", path, first_line(e))
+        return None
+
+
+def saved_overrides(folder: Path) -> list[str] | None:
+    """A job folder's ``.hydra/overrides.yaml``; None if it cannot be read."""
+    try:
+        content = yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return [str(o) for o in content] if isinstance(content, list) else None
+
+
+def missing_rows(folder: Path, job_folders: list[Path]) -> list[dict]:
+    """A ``missing`` row for each job of the sweep's grid (:func:`sweep_grid`) that no job folder holds (by its
+    ``.hydra/overrides.yaml``, else by its folder's name), named by the overrides that vary across the sweep."""
+    grid = sweep_grid(folder)
+    if not grid:
+        return []
+    present = {frozenset(o) for o in map(saved_overrides, job_folders) if o is not None}
+    names = {f.name for f in job_folders}
+    swept = [i for i in range(len(grid[0])) if len({job[i] for job in grid}) > 1]
+    rows = []
+    for job in grid:
+        if frozenset(job) in present or job_dirname(job) in names:
+            continue
+        where = folder / job_dirname(job)
+        reason = f"{where} is not a job folder (no .hydra/config.yaml)" if where.is_dir() else GONE
+        rows.append({"job": ",".join(job[i] for i in swept) or job_dirname(job), "status": "missing", "error": reason})
+    return rows
+
+
+def missing_summary(rows: list[dict], folder: Path) -> str | None:
+    """One line naming the sweep's missing jobs, with the command that runs them; None if none is."""
+    missing = [r for r in rows if r["status"] == "missing"]
+    if not missing:
+        return None
+    gone = [r for r in missing if r["error"] == GONE]
+    names = ", ".join(r["job"] for r in missing)
+    line = f"{len(missing)} of {len(rows)} jobs missing: {names}"
+    if len(gone) == len(missing):
+        them = "it" if len(missing) == 1 else "them"
+        where = "its folder is" if len(missing) == 1 else "their folders are"
+        return f"{line} ({where} gone or never made; `python -m dae.train -m resume={shown(folder)}` runs {them})"
+    return f"{line} (" + "; ".join(f"{r['job']}: {r['error']}" for r in missing) + ")"
+
+
 def reconstructions(jobs: list[Job], path: Path, title: str) -> Path | None:
     """The original study's figure, one column per digit (the first test image of each): the originals, then
     for each noise of the sweep its noisy inputs followed by the reconstructions of every job
@@ -152,7 +228,10 @@ def shown(folder: Path) -> str:
 def to_markdown(folder: Path, rows: list[dict], figures_written: list[str], out: Path | None = None) -> str:
     head = "| job | test PSNR | SSIM | noisy PSNR | acc clean | acc noisy | acc denoised | acc reconstructed | probe | parameters | epochs | train s |"
     command = f"python -m dae.report {shown(folder)}" + (f" --out {shown(out)}" if out is not None and out != folder else "")
-    lines = [f"# Sweep report: {folder.name}", "", f"`{command}`", "", head, "|" + " --- |" * 12]
+    lines = [f"# Sweep report: {folder.name}", "", f"`{command}`", ""]
+    missing = missing_summary(rows, folder)
+    lines += [missing + ".", ""] if missing else []
+    lines += [head, "|" + " --- |" * 12]
     for r in rows:
         if r["status"] != "ok":
             lines.append(f"| `{r['job']}` | {r['status']}: {r['error']} |" + " |" * 10)
@@ -175,8 +254,10 @@ def report(folder: str | Path, out: str | Path | None = None) -> list[dict]:
             f"{folder} is not a sweep folder (no multirun.yaml); pass a folder written by `python -m dae.train ... -m`, such as outputs/multirun/<time>."
         )
     job_folders = sweep_jobs(folder)
+    missing = missing_rows(folder, job_folders)
     if not job_folders:
-        raise JobError(f"{folder} is a sweep folder without job folders; expected <sweep>/<overrides>/.hydra/config.yaml.")
+        gone = f" (all {len(missing)} of its jobs are missing: {', '.join(r['job'] for r in missing)})" if missing else ""
+        raise JobError(f"{folder} is a sweep folder without job folders{gone}; expected <sweep>/<overrides>/.hydra/config.yaml.")
     rows, jobs = zip(*(_row_and_job(f) for f in job_folders))
     rows = list(rows)
     written = []
@@ -188,6 +269,7 @@ def report(folder: str | Path, out: str | Path | None = None) -> list[dict]:
     finished = [job for job in jobs if job is not None]
     if finished and reconstructions(finished, out / "reconstructions.png", title=folder.name):
         written.append("reconstructions.png")
+    rows += missing
     write_csv(out / "report.csv", rows, COLUMNS)
     write_text(out / "report.md", to_markdown(folder, rows, written, out))
     return rows

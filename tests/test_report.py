@@ -1,4 +1,5 @@
-"""dae.report on a sweep folder: one row per job, the figures, and failed jobs listed as failed."""
+"""dae.report on a sweep folder: one row per job, the figures, failed jobs listed as failed, and the jobs of a grid
+sweep whose folders are gone listed as missing."""
 
 import csv
 import json
@@ -9,22 +10,31 @@ import yaml
 from PIL import Image
 
 from dae.report import main
-from dae.reporting import validation_losses
+from dae.reporting import BASIC_SWEEPER, sweep_grid, validation_losses
 
 CONV_AE_PARAMETERS = 1_793_153  # the original study's autoencoder at its default widths and 128-d latent
+OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 
 
-def sweep_of(job, folder):
-    """A sweep folder as Hydra writes one, with two finished jobs (copies of ``job``) and one that died."""
+def sweep_of(job, folder, fixed=()):
+    """A sweep folder as Hydra writes one, with two finished jobs (copies of ``job``) and one that died; each job's
+    overrides are its loss and the ``fixed`` ones."""
     folder.mkdir()
     (folder / "multirun.yaml").write_text("{}\n")
     for name in ("loss=l1", "loss=mse"):
         shutil.copytree(job, folder / name)
-        (folder / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([name]))
+        (folder / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([name, *fixed]))
     failed = folder / "loss=smooth_l1"
     shutil.copytree(job / ".hydra", failed / ".hydra")
+    (failed / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["loss=smooth_l1", *fixed]))
     (failed / "error.txt").write_text("ValueError: noise.sigma=-1.0 is out of range: allowed >= 0.0\nTraceback ...\n")
     return folder
+
+
+def multirun_yaml(folder, task, sweeper=BASIC_SWEEPER, params=None):
+    """The parts of ``multirun.yaml`` that say a sweep's jobs: its sweeper and its command-line overrides."""
+    hydra = {"sweeper": {"_target_": sweeper, "params": params}, "overrides": {"hydra": ["hydra.mode=MULTIRUN"], "task": task}}
+    (folder / "multirun.yaml").write_text(yaml.safe_dump({"hydra": hydra, "loss": {"_target_": "torch.nn.L1Loss"}}))
 
 
 def test_report_has_one_row_per_job_figures_and_failed_jobs(job, tmp_path, capsys):
@@ -74,3 +84,49 @@ def test_a_job_whose_files_cannot_be_read_is_listed_as_unreadable_and_the_others
         f"{sweep / 'loss=mse' / 'metrics.json'} cannot be read (JSONDecodeError"
     )
     assert "1 of 3 jobs unreadable: loss=mse" in capsys.readouterr().err
+
+
+def test_a_grid_job_whose_folder_is_gone_is_listed_as_missing(job, tmp_path, capsys):
+    sweep = sweep_of(job, tmp_path / "sweep", fixed=["trainer.max_epochs=1"])
+    multirun_yaml(sweep, ["loss=l1,mse,smooth_l1", "trainer.max_epochs=1"])
+    shutil.rmtree(sweep / "loss=mse")
+    assert main([str(sweep)]) == 0
+    rows = list(csv.DictReader((sweep / "report.csv").open()))
+    assert [(r["job"], r["status"]) for r in rows] == [("loss=l1", "ok"), ("loss=smooth_l1", "failed"), ("loss=mse", "missing")]
+    assert rows[2]["error"] == "its folder is gone or was never made"
+    line = f"1 of 3 jobs missing: loss=mse (its folder is gone or never made; `python -m dae.train -m resume={sweep}` runs it)"
+    markdown = (sweep / "report.md").read_text()
+    assert line + "." in markdown and "| `loss=mse` | missing: its folder is gone or was never made |" in markdown
+    err = capsys.readouterr().err
+    assert line in err and "1 of 3 jobs failed: loss=smooth_l1" in err
+
+    for name in ("loss=l1", "loss=smooth_l1"):
+        shutil.rmtree(sweep / name)
+    with pytest.raises(SystemExit) as exit:
+        main([str(sweep)])
+    assert str(exit.value.code).startswith(
+        f"error: {sweep} is a sweep folder without job folders (all 3 of its jobs are missing: loss=l1, loss=mse, loss=smooth_l1)"
+    )
+
+
+def test_a_search_reports_the_trials_there_are_and_names_none_missing(job, tmp_path, capsys):
+    sweep = sweep_of(job, tmp_path / "search", fixed=["hparams_search=optuna"])
+    multirun_yaml(sweep, ["hparams_search=optuna"], sweeper=OPTUNA_SWEEPER, params={"loss": "choice(l1, mse, smooth_l1)"})
+    shutil.rmtree(sweep / "loss=mse")
+    assert main([str(sweep)]) == 0
+    rows = list(csv.DictReader((sweep / "report.csv").open()))
+    assert [(r["job"], r["status"]) for r in rows] == [("loss=l1", "ok"), ("loss=smooth_l1", "failed")]
+    assert "missing" not in (sweep / "report.md").read_text()
+    err = capsys.readouterr().err
+    assert "1 of 2 jobs failed: loss=smooth_l1" in err and "missing" not in err
+
+
+def test_the_jobs_of_a_grid_sweep_are_the_product_of_its_overrides(tmp_path):
+    multirun_yaml(tmp_path, ["loss=l1,mse", "noise.sigma=range(1,3)", "trainer.max_epochs=1"], params={"model.net.latent_dim": "64,128"})
+    grid = sweep_grid(tmp_path)
+    assert len(grid) == 8 and grid[0] == ["model.net.latent_dim=64", "loss=l1", "noise.sigma=1", "trainer.max_epochs=1"]
+    assert grid[-1] == ["model.net.latent_dim=128", "loss=mse", "noise.sigma=2", "trainer.max_epochs=1"]
+    multirun_yaml(tmp_path, ["loss=glob(*)"])  # the config group's options are those of the code the sweep ran with
+    assert sweep_grid(tmp_path) is None
+    (tmp_path / "multirun.yaml").write_text("{}\n")
+    assert sweep_grid(tmp_path) is None
