@@ -4,7 +4,8 @@ batches a denoiser takes: ``(N, 1, 28, 28)`` float tensors in [0, 1], gray, whit
 Each image is converted to gray and resized to the digit size (bilinear), and its result is resized back
 to the image's own size (bicubic) and returned in its own type, shape and value range: 8-bit arrays and
 images in 0-255, 16-bit in 0-65535, floats in [0, 1]; a colour PIL image comes back gray. Image files are read
-and written here too (:func:`read_image`, :func:`write_image`), in their own bit depth where the format allows.
+and written here too (:func:`read_image`, :func:`write_image`), in their own bit depth where the format allows;
+a file of several frames (an animated GIF or PNG, a multi-page TIFF) is refused, not cut to its first frame.
 """
 
 from __future__ import annotations
@@ -24,13 +25,21 @@ from dae.files import write_atomic
 
 log = logging.getLogger(__name__)
 
-FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".gif": "GIF"}
 # Pillow modes kept as they are (their own bit depth) rather than converted to 8-bit gray, with the
 # full range of their pixel values, and the formats that can store them.
 DEEP_MODES = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0, "I": 65535.0, "F": 1.0}
-WRITABLE = {"PNG": {"L", "I;16"}, "TIFF": {"L", "I;16", "I", "F"}, "JPEG": {"L"}, "BMP": {"L"}}
+WRITABLE = {"PNG": {"L", "I;16"}, "TIFF": {"L", "I;16", "I", "F"}, "JPEG": {"L"}, "BMP": {"L"}, "GIF": {"L"}}
+# Formats whose files may hold several images, what such a file is called, and what its images are.
+# (A JPEG's extra frames, MPO, are previews and depth maps: its first frame is the picture.)
+SEVERAL_FRAMES = {"GIF": ("animated GIF", "frame"), "PNG": ("animated PNG", "frame"), "TIFF": ("multi-page TIFF", "page")}
 # Integer pixel types and the value that stands for white.
 INTEGER_RANGES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+class FramesError(ValueError):
+    """An image file that holds several images (an animated GIF or PNG, a multi-page TIFF): one of them
+    alone is not the file, so none is taken."""
 
 
 def resized(pixels: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
@@ -71,12 +80,21 @@ def from_pixels(pixels: np.ndarray, mode: str, low: float, high: float) -> Image
 
 def read_image(path: Path) -> tuple[np.ndarray, str, float, float]:
     """An image file's pixels, as :func:`image_pixels` gives them; an image over Pillow's decompression-bomb
-    limit raises before it is decoded."""
+    limit raises before it is decoded, and a file of several frames raises :class:`FramesError`."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)  # over the limit: refused, not decoded
         with Image.open(path) as image:
+            check_one_frame(image)
             image.load()
             return image_pixels(image, str(path))
+
+
+def check_one_frame(image: Image.Image) -> None:
+    """:class:`FramesError` if ``image`` (an opened file) holds several frames, saying how many and what to do."""
+    kind, unit = SEVERAL_FRAMES.get(image.format, (None, "frame"))
+    frames = getattr(image, "n_frames", 1) if kind else 1
+    if frames > 1:
+        raise FramesError(f"{kind} ({frames} {unit}s): not supported; save the {unit} you want as PNG")
 
 
 def write_image(pixels: np.ndarray, path: Path, mode: str, low: float, high: float) -> str:
