@@ -6,7 +6,7 @@ A tool's error that names a bad value and its fix (a :class:`~dae.errors.ConfigE
 non-finite loss) ends the command with that one line, ``error: ...``, and exit status 1, instead of a
 traceback; any other error keeps its traceback. ``--verbose`` (or ``HYDRA_FULL_ERROR=1``) shows the
 traceback of every error. A command stopped by SIGTERM exits with status 143. A command that fails
-before writing anything but Hydra's set-up (``.hydra/`` and its log) leaves no job folder behind.
+before writing anything but its set-up (``.hydra/``, its log, an event file) leaves no job folder behind.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import re
 import signal
 import time
 from contextlib import contextmanager
+from fnmatch import fnmatch
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -29,6 +30,7 @@ PATH_KEYS = ("run", "ckpt", "resume", "input", "output", "hydra.run.dir", "hydra
 PATH_PREFIXES = ("paths.",)  # paths.data_dir=..., paths.log_dir=...
 PATH_LIST_KEYS = ("runs",)  # lists of such paths (dae.baselines)
 SETUP_FILES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml")
+SETUP_EVENTS = "events.out.tfevents.*"  # TensorBoard's file, opened with the run's hyperparameters before the data is read
 STARTED = time.time()  # when this command started (dae.cli is imported at its start)
 
 
@@ -80,9 +82,9 @@ def user_error(error: BaseException) -> BaseException | None:
 
 
 def discard_setup(folder: str | Path) -> None:
-    """Remove ``folder`` if it holds nothing but what Hydra wrote there for this command: ``.hydra/``'s
-    three files and the job's log, written since the command started. Never the folder the command runs
-    in, nor one with anything else in it."""
+    """Remove ``folder`` if it holds nothing but what this command wrote there while setting up: ``.hydra/``'s
+    three files, the job's log and TensorBoard's event file, written since the command started. Never the
+    folder the command runs in, nor one with anything else in it (a checkpoint: the run had started)."""
     folder = Path(folder)
     if not folder.is_dir() or folder.is_symlink() or Path.cwd().resolve().is_relative_to(folder.resolve()):
         return
@@ -92,7 +94,12 @@ def discard_setup(folder: str | Path) -> None:
     entries = list(folder.rglob("*"))
     files = [p for p in entries if not p.is_dir() or p.is_symlink()]
     dirs = [p for p in entries if p.is_dir() and not p.is_symlink()]
-    if any(p.relative_to(folder).as_posix() not in names or p.is_symlink() or p.stat().st_mtime < STARTED - 1 for p in files):
+
+    def ours(p: Path) -> bool:
+        name = p.relative_to(folder).as_posix()
+        return (name in names or fnmatch(name, SETUP_EVENTS)) and not p.is_symlink() and p.stat().st_mtime >= STARTED - 1
+
+    if not all(ours(p) for p in files):
         return
     if any(d.relative_to(folder).as_posix() != ".hydra" for d in dirs):
         return

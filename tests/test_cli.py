@@ -161,3 +161,18 @@ def test_a_sigterm_outside_training_still_ends_with_status_143():
     with pytest.raises(SystemExit) as exit, one_line_errors():
         raise SIGTERMException  # Lightning's, a SystemExit with status 0
     assert exit.value.code == 143
+
+
+def test_a_run_that_fails_on_a_corrupted_data_file_leaves_no_job_folder(tmp_path):
+    from dae.train import main
+    from tests.conftest import fixture_overrides, run_app, write_fixture
+
+    md5s = write_fixture(tmp_path / "data")
+    images = tmp_path / "data" / "train-images-idx3-ubyte"
+    damaged = bytearray(images.read_bytes())
+    damaged[100] ^= 0xFF
+    images.write_bytes(bytes(damaged))
+    with pytest.raises(SystemExit) as failed:
+        run_app(main, f"hydra.run.dir={tmp_path / 'run'}", "callbacks.classifier_report=null", *fixture_overrides(tmp_path / "data", md5s))
+    assert f"error: {images}: MD5" in str(failed.value.code)
+    assert not (tmp_path / "run").exists()  # its .hydra/, train.log and event file went with it
