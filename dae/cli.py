@@ -21,6 +21,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf.errors import InterpolationResolutionError
 
 from dae.errors import CheckpointWriteError, ConfigError, DataError
 
@@ -73,11 +74,12 @@ def prepare_argv(argv: list[str]) -> list[str]:
 
 
 def user_error(error: BaseException) -> BaseException | None:
-    """The project's own error in ``error`` or what caused it (Hydra wraps errors raised while building objects)."""
+    """The project's own error in ``error`` or what caused it (Hydra wraps errors raised while building objects,
+    OmegaConf those raised by a resolver, as the context of its own)."""
     while error is not None:
         if isinstance(error, USER_ERRORS):
             return error
-        error = error.__cause__
+        error = error.__cause__ or (error.__context__ if isinstance(error, InterpolationResolutionError) else None)
     return None
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from dae.errors import ConfigError
+from dae.files import make_folder
 
 
 def unique_dir(path: str) -> str:
@@ -21,7 +22,7 @@ def unique_dir(path: str) -> str:
     candidate, n = base, 0
     while True:
         try:
-            candidate.mkdir(parents=True, exist_ok=False)
+            make_folder(candidate, "paths.log_dir", exist_ok=False)  # one line for a read-only or impossible folder
             return str(candidate)
         except FileExistsError:
             n += 1

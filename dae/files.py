@@ -78,6 +78,9 @@ def write_csv(path: str | Path, rows: Iterable[dict], columns: Sequence[str]) ->
     return write_text(path, out.getvalue())
 
 
+DATA_KEYS = ("paths.data_dir", "paths.cache_dir")  # folders that DAE_DATA_DIR moves
+
+
 def check_folder(path: str | Path, key: str, writable: bool = False, needed: int = 0) -> Path:
     """``path`` as a folder that can be made: a :class:`~dae.errors.ConfigError` naming ``key``, before any work is
     done, if it or a folder above it is a file (``DAE_DATA_DIR=<a file>``) or a part of it is longer than file
@@ -86,6 +89,7 @@ def check_folder(path: str | Path, key: str, writable: bool = False, needed: int
     from dae.errors import ConfigError
 
     path = Path(path)
+    where = f"{key} (or DAE_DATA_DIR)" if key in DATA_KEYS else key
     for part in path.parts:
         if len(part.encode()) > 255:
             raise ConfigError(
@@ -93,14 +97,27 @@ def check_folder(path: str | Path, key: str, writable: bool = False, needed: int
             )
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
-        raise ConfigError(f"{key}={path}: {existing} is a file, not a folder; point {key} (or DAE_DATA_DIR) at a folder.")
+        raise ConfigError(f"{key}={path}: {existing} is a file, not a folder; point {where} at a folder.")
     if writable and not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"{key}={path}: {existing} cannot be written to (read-only); point {key} (or DAE_DATA_DIR) at a folder you can write to."
-        )
+        raise ConfigError(f"{key}={path}: {existing} cannot be written to (read-only); point {where} at a folder you can write to.")
     if needed and (free := shutil.disk_usage(existing).free) < needed:
         raise ConfigError(
             f"{key}={path}: {free / 1e6:.1f} MB free on its disk, and {needed / 1e6:.1f} MB are needed; free space there, "
-            f"or point {key} (or DAE_DATA_DIR) at another disk."
+            f"or point {where} at another disk."
         )
+    return path
+
+
+def make_folder(path: str | Path, key: str, exist_ok: bool = True) -> Path:
+    """Create the folder ``path`` (and those above it), or raise a :class:`~dae.errors.ConfigError` naming ``key``,
+    the folder and why (read-only, a name too long, a file in the way), before any work."""
+    from dae.errors import ConfigError, summary
+
+    path = check_folder(path, key, writable=True)
+    try:
+        path.mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        raise ConfigError(f"{key}={path} cannot be made ({summary(e)}); point {key} at a folder you can write to.") from None
     return path

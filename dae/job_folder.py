@@ -21,7 +21,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dae.errors import JobError, first_line
+from dae.cli import one_line_errors
+from dae.errors import JobError
+from dae.files import make_folder
 
 _held: list[int] = []  # the locks of this process: open descriptors, released when it exits
 
@@ -70,7 +72,7 @@ def claim_run(folder: str | Path, resume: bool = False) -> None:
         if marker.is_dir() and not _lock(marker):
             raise JobError(f"resume={folder} is in use: another run is training in it; wait for that run to end.")
         return
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder, "hydra.run.dir")
     try:
         marker.mkdir()
     except FileExistsError:
@@ -90,8 +92,7 @@ def claim_sweep(folder: str | Path, resuming: bool) -> None:
     """Claim a sweep's folder: a new sweep needs one that holds no sweep (no ``multirun.yaml``), a resumed one its
     own; either way no other sweep may be running in it."""
     release()
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder, "hydra.sweep.dir")
     if not _lock(folder):
         raise JobError(f"hydra.sweep.dir={folder} is in use by another sweep; wait for it to end, or choose another folder.")
     if not resuming and (folder / "multirun.yaml").exists():
@@ -115,11 +116,9 @@ class ClaimJobFolder(Callback):
         if not is_first_rank():
             return
         HydraConfig.instance().set_config(config)  # as Hydra does before it reads hydra.run.dir
-        folder = Path(str(OmegaConf.select(config, "hydra.run.dir"))).expanduser().resolve()
-        try:
+        with one_line_errors():  # a SystemExit: Hydra turns a callback's other errors into warnings and goes on
+            folder = Path(str(OmegaConf.select(config, "hydra.run.dir"))).expanduser().resolve()
             claim_run(folder, resume=bool(config.get("resume")))
-        except JobError as e:
-            raise SystemExit(f"error: {first_line(e, limit=1000)}") from None
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         release()

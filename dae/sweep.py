@@ -26,8 +26,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from dae.cli import one_line_errors
 from dae.config import SWEPT_KEYS
-from dae.errors import ConfigError, JobError, first_line
+from dae.errors import ConfigError, first_line
 from dae.files import write_text
 from dae.job_folder import claim_sweep, release
 from dae.jobs import sweep_jobs
@@ -84,10 +85,8 @@ class SweepSummary(Callback):
             raise SystemExit(1)
         os.environ[SWEPT_KEYS] = ",".join(swept_keys(config))  # its jobs' folders are named by these first (dae.config.job_dirname)
         resuming = RESUMING in (OmegaConf.select(config, "hydra.job.env_set") or {})
-        try:
+        with one_line_errors():  # a SystemExit: Hydra turns a callback's other errors into warnings and goes on
             claim_sweep(config.hydra.sweep.dir, resuming)
-        except JobError as e:
-            raise SystemExit(f"error: {first_line(e, limit=1000)}") from None
         # Every sweep folder holds its multirun.yaml from the start (Hydra's basic sweeper writes it, the Optuna
         # sweeper does not), so that dae.report, the probe and resume=<sweep folder> know it for one.
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -128,3 +128,20 @@ def test_a_new_sweep_into_a_sweeps_folder_is_refused_before_any_job(tmp_path, fi
     message = refusal("-m", f"hydra.sweep.dir={sweep}", "loss=l1,mse", *fixture_overrides(*fixture_data))
     assert message.startswith(f"error: hydra.sweep.dir={sweep} holds a sweep already (multirun.yaml); continue it with -m resume={sweep}")
     assert [p.name for p in sweep.iterdir()] == ["multirun.yaml"]
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["hydra.run.dir=/proc/dae/run"], "error: hydra.run.dir=/proc/dae/run cannot be made (FileNotFoundError: "),
+        (["paths.log_dir=/proc/dae"], "error: paths.log_dir=/proc/dae/runs/"),
+        (["-m", "hydra.sweep.dir=/proc/dae/sweep", "loss=l1,mse"], "error: hydra.sweep.dir=/proc/dae/sweep cannot be made ("),
+        (["hydra.run.dir={tmp}/" + "x" * 300], "error: hydra.run.dir={tmp}/xxx"),
+    ],
+    ids=["run folder", "log folder", "sweep folder", "a name over 255 bytes"],
+)
+def test_an_output_folder_that_cannot_be_made_is_one_line_before_any_work(args, line, tmp_path):
+    # /proc takes no new folders, even from root: a real folder that cannot be written to
+    message = refusal(*(a.format(tmp=tmp_path) for a in args))
+    assert message.startswith(line.format(tmp=tmp_path)) and "\n" not in message
+    assert message.endswith("at a folder you can write to.") or message.endswith("file systems allow 255: use a shorter name.")

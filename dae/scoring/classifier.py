@@ -31,7 +31,7 @@ from dae.data import DenoisingDataModule, IDXSource
 from dae.data.datamodule import fixed_noise
 from dae.data.training_images import TrainingImages, to_u8
 from dae.errors import DataError, summary
-from dae.files import check_folder, write_folder
+from dae.files import check_folder, make_folder, write_folder
 from dae.inference import evaluating, in_batches
 from dae.noise import Identity, Noise
 from dae.optim import configure_optimizers
@@ -171,7 +171,8 @@ def load_or_train(
         return _load(cfg, weights, name)
     with torch.device("meta"):  # its size, without drawing weights
         size = sum(t.numel() * t.element_size() for t in instantiate(cfg.net).state_dict().values())
-    check_folder(cache_dir, "paths.cache_dir", writable=True, needed=2 * size + 10**6)  # the weights, the reports, a margin
+    make_folder(cache_dir, "paths.cache_dir")  # a read-only cache: one line, before M trains
+    check_folder(cache_dir, "paths.cache_dir", needed=2 * size + 10**6)  # room for the weights, the reports, a margin
     with _locked(folder.with_suffix(".lock")):
         if weights.is_file() and not refresh:  # another process trained it while this one waited
             return _load(cfg, weights, name)
