@@ -134,9 +134,7 @@ def test_a_cache_without_room_or_that_cannot_be_written_is_refused_before_m_trai
     monkeypatch.setattr(
         dae.files.os, "access", lambda path, mode: False if str(path).startswith(str(tmp_path)) else real_access(path, mode)
     )
-    with pytest.raises(
-        ConfigError, match=f"paths.cache_dir={cache}: {cache} cannot be written to \\(read-only\\); point paths.cache_dir"
-    ):
+    with pytest.raises(ConfigError, match=f"paths.cache_dir={cache}: {cache} cannot be written to \\(read-only\\); point paths.cache_dir"):
         load_or_train(cfg.classifier, dm, cache, accelerator="cpu")
     monkeypatch.undo()
     load_or_train(cfg.classifier, dm, cache, accelerator="cpu")
