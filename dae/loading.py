@@ -40,9 +40,12 @@ def load_model(job: Job, ckpt: str | Path | None = None) -> torch.nn.Module:
         state = torch.load(path, map_location="cpu", weights_only=True)
         weights = state["state_dict"]
     except Exception as e:
-        raise JobError(
-            f"ckpt={path} could not be read as a Lightning checkpoint ({summary(e)}); expected a .ckpt written by `python -m dae.train`."
-        ) from None
+        what = (
+            "is empty (0 bytes)"
+            if path.is_file() and path.stat().st_size == 0
+            else f"could not be read as a Lightning checkpoint ({summary(e)})"
+        )
+        raise JobError(f"ckpt={path} {what}; expected a .ckpt written by `python -m dae.train`.") from None
     model = fitted_model(job, weights, f"ckpt={path}", f"; pass the checkpoint of the run in {job.folder}")
     model.load_state_dict(weights)
     return model.eval()

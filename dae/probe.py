@@ -63,11 +63,11 @@ def probe_job(
     (:func:`~dae.scoring.probe.check_replace`). Interrupted (Ctrl-C), it writes nothing and raises a
     ``KeyboardInterrupt`` that names the job."""
     recorded = recorded_settings(settings, checkpoint_name(folder, ckpt))
-    check_replace([folder], recorded, overwrite)
     writer = LazyWriter(Path(folder) / "probe")
     try:
         job = load_job(folder)
         module = load(job, ckpt, device=_device()).module  # fails here, before any work, on a bad checkpoint
+        check_replace([folder], recorded, overwrite)
         dm = build_datamodule(job)
         result = run_probe(module, dm, settings, job.folder, writer, cache_dir, recorded["ckpt"])
         to_tensorboard(writer, result, (job.folder / "probe" / "report.txt").read_text())
@@ -148,7 +148,8 @@ def main(cfg: DictConfig) -> float | None:
         with one_line_errors(HydraConfig.get().runtime.output_dir):
             result = probe(cfg)
     except KeyboardInterrupt as stopped:  # one line, no traceback: what was not written and what to do
-        said = first_line(stopped, limit=1000) if str(stopped).strip() else "nothing was written; run it again"
+        said = first_line(stopped, limit=1000)
+        said = "nothing was written; run it again" if said == type(stopped).__name__ else said
         raise SystemExit(f"interrupted: {said}") from None
     if "accuracy" in result:
         control = result["control_accuracy"]

@@ -88,7 +88,7 @@ def test_an_empty_checkpoint_in_the_tools(job, tmp_path):
 
     empty = tmp_path / "empty.ckpt"
     empty.touch()
-    with pytest.raises(JobError, match=f"ckpt={empty} could not be read as a Lightning checkpoint"):
+    with pytest.raises(JobError, match=f"ckpt={empty} is empty \\(0 bytes\\); expected a .ckpt written by"):
         load_model(load_job(job), empty)
 
 
