@@ -54,6 +54,11 @@ def build_model(cfg: DictConfig) -> L.LightningModule:
     model = instantiate(cfg.model, loss=loss, scheduler=scheduler)
     check_optimization(cfg, model.optimizer, scheduler)
     if cfg.get("compile"):
+        if getattr(model, "cuda_graph", False):  # GraphedDenoiser (trainer=gpu): a compiled network is not replayed
+            log.warning(
+                "compile=true: the network is compiled, so trainer=gpu's CUDA-graph replay is off and steps run compiled; "
+                "leave compile out to replay them (or set +model.cuda_graph=false to say so)."
+            )
         model.net.compile()
     return model
 

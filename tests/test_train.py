@@ -257,3 +257,16 @@ def test_a_value_of_the_wrong_type_names_the_key_and_the_type_and_leaves_no_job_
         run_app(main, f"hydra.run.dir={folder}", *fixture_overrides(*fixture_data), override)  # last: it wins
     assert str(exit.value.code).startswith(f"error: {message}")
     assert not folder.exists()  # Hydra had made it, with .hydra/ and the log: a config error leaves none behind
+
+
+def test_compile_under_the_gpu_trainer_says_the_graph_replay_is_off(fixture_data, tmp_path, caplog):
+    from dae.training import build_model
+    from tests.conftest import compose_train, fixture_overrides
+
+    with caplog.at_level("WARNING"):
+        build_model(compose_train([*fixture_overrides(*fixture_data), "trainer=gpu", "compile=true"], tmp_path / "job"))
+    assert "compile=true: the network is compiled, so trainer=gpu's CUDA-graph replay is off" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        build_model(compose_train([*fixture_overrides(*fixture_data), "compile=true"], tmp_path / "job2"))
+    assert "CUDA-graph" not in caplog.text  # the plain Denoiser has no replay to lose
