@@ -35,7 +35,7 @@ MAX_DIRNAME = 120
 SWEPT_KEYS = "DAE_SWEPT_KEYS"  # the keys a sweep varies, comma-separated: set by dae.sweep.SweepSummary for its jobs
 
 
-def job_dirname(overrides: list[str]) -> str:
+def job_dirname(overrides: list[str], swept: list[str] | None = None) -> str:
     """A sweep job's folder name from its overrides, e.g. ``loss=l1,noise=gaussian``.
 
     Like Hydra's ``override_dirname`` (sorted ``key=value`` pairs), but the keys the sweep varies come first
@@ -44,7 +44,8 @@ def job_dirname(overrides: list[str]) -> str:
     characters the name is cut and ends in a hash, so it is always a valid folder name that starts with what
     tells the sweep's jobs apart.
     """
-    swept = [k for k in os.environ.get(SWEPT_KEYS, "").split(",") if k]
+    if swept is None:
+        swept = [k for k in os.environ.get(SWEPT_KEYS, "").split(",") if k]
 
     def order(override: str) -> tuple:
         key = override.split("=")[0].lstrip("+~")

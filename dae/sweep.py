@@ -27,7 +27,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from dae.cli import one_line_errors
-from dae.config import SWEPT_KEYS
+from dae.config import SWEPT_KEYS, job_dirname
 from dae.errors import ConfigError, first_line
 from dae.files import write_text
 from dae.job_folder import claim_sweep, release
@@ -83,8 +83,11 @@ class SweepSummary(Callback):
         if problem:
             print(f"error: {problem}", file=sys.stderr, flush=True)
             raise SystemExit(1)
-        os.environ[SWEPT_KEYS] = ",".join(swept_keys(config))  # its jobs' folders are named by these first (dae.config.job_dirname)
         resuming = RESUMING in (OmegaConf.select(config, "hydra.job.env_set") or {})
+        keys = swept_keys(config)
+        if resuming and not named_by(keys, Path(config.hydra.sweep.dir)):
+            keys = []  # a sweep whose job folders were named before the swept keys came first: found by its old names
+        os.environ[SWEPT_KEYS] = ",".join(keys)  # its jobs' folders are named by these first (dae.config.job_dirname)
         with one_line_errors():  # a SystemExit: Hydra turns a callback's other errors into warnings and goes on
             claim_sweep(config.hydra.sweep.dir, resuming)
         # Every sweep folder holds its multirun.yaml from the start (Hydra's basic sweeper writes it, the Optuna
@@ -118,6 +121,12 @@ def swept_keys(config: DictConfig) -> list[str]:
         return []
     keys = [o.key_or_group for o in overrides if o.is_sweep_override()]
     return keys + [k for k in (OmegaConf.select(config, "hydra.sweeper.params") or {}) if k not in keys]
+
+
+def named_by(keys: list[str], sweep_dir: Path) -> bool:
+    """Whether the job folders of the sweep in ``sweep_dir`` are named with ``keys`` first (dae.config.job_dirname)."""
+    jobs = [job for job in sweep_dir.iterdir() if (job / ".hydra" / "overrides.yaml").is_file()] if sweep_dir.is_dir() else []
+    return all(job.name == job_dirname(OmegaConf.load(job / ".hydra" / "overrides.yaml"), keys) for job in jobs)
 
 
 def search_space_problem(config: DictConfig) -> str | None:

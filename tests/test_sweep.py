@@ -132,3 +132,19 @@ def test_the_keys_a_sweep_varies_are_its_multi_valued_overrides_then_its_search_
         }
     )
     assert swept_keys(config) == ["noise.sigma", "loss", "model.optimizer.lr"]
+
+
+def test_a_resumed_sweep_finds_job_folders_named_before_the_swept_keys_came_first(tmp_path):
+    import yaml
+
+    from dae.sweep import named_by
+
+    sweep = tmp_path / "sweep"
+    (sweep / "multirun.yaml").parent.mkdir()
+    (sweep / "multirun.yaml").write_text("{}\n")
+    for name, overrides in (("loss=l1,noise=gaussian", ["noise=gaussian", "loss=l1"]),):  # the older order: groups sorted
+        (sweep / name / ".hydra").mkdir(parents=True)
+        (sweep / name / ".hydra" / "config.yaml").write_text("{}\n")
+        (sweep / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    assert not named_by(["noise"], sweep)  # so the resumed sweep names its jobs the older way, and finds them
+    assert named_by([], sweep) and named_by(["loss"], sweep)
