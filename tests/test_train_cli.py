@@ -14,6 +14,11 @@ from tests.conftest import ROOT, fixture_overrides, run_module
 pytestmark = pytest.mark.slow  # each test starts one or more training processes
 
 
+def train_command(run, *overrides: str) -> list[str]:
+    """``python -m dae.train hydra.run.dir=<run> <overrides>``, as a list for subprocess.Popen."""
+    return [sys.executable, "-m", "dae.train", f"hydra.run.dir={run}", *overrides]
+
+
 def test_loss_sweep_writes_one_job_folder_per_loss(fixture_data, tmp_path):
     sweep = tmp_path / "sweep"
     done = run_module(
@@ -66,17 +71,8 @@ def test_joblib_launcher_runs_a_sweep_in_parallel_processes(fixture_data, tmp_pa
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits(fixture_data, tmp_path):
-
     run = tmp_path / "run"
-    args = [
-        sys.executable,
-        "-m",
-        "dae.train",
-        f"hydra.run.dir={run}",
-        "trainer.max_epochs=1000",
-        "callbacks.classifier_report=null",
-        *fixture_overrides(*fixture_data),
-    ]
+    args = train_command(run, "trainer.max_epochs=1000", "callbacks.classifier_report=null", *fixture_overrides(*fixture_data))
     log = tmp_path / "output.txt"
     with log.open("w") as out:  # a file, not a pipe: a full pipe would block the run before its first checkpoint
         # SIGINT back to its default in the child: a shell starts background jobs (e.g. CI) with SIGINT ignored,
@@ -98,14 +94,13 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(fixture_data, tmp_path):
 
 
 def test_run_killed_in_its_second_epoch_resumes_to_the_same_metrics(fixture_data, tmp_path):
-
     common = ["trainer.max_epochs=6", "callbacks.classifier_report=null", *fixture_overrides(*fixture_data)]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     done = run_module("dae.train", f"hydra.run.dir={whole}", *common)
     assert done.returncode == 0, done.stderr[-3000:]
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "dae.train", f"hydra.run.dir={killed}", *common],
+        train_command(killed, *common),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -133,17 +128,8 @@ def test_run_killed_in_its_second_epoch_resumes_to_the_same_metrics(fixture_data
 
 
 def test_two_runs_started_together_into_one_folder_one_trains_and_one_is_refused(fixture_data, tmp_path):
-
     run = tmp_path / "run"
-    args = [
-        sys.executable,
-        "-m",
-        "dae.train",
-        f"hydra.run.dir={run}",
-        "debug=fast",
-        "callbacks.classifier_report=null",
-        *fixture_overrides(*fixture_data),
-    ]
+    args = train_command(run, "debug=fast", "callbacks.classifier_report=null", *fixture_overrides(*fixture_data))
     processes = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outcomes = sorted((p.wait(timeout=300), p.stderr.read()) for p in processes)
     for p in processes:
