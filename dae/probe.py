@@ -71,11 +71,10 @@ def probe_job(
         dm = build_datamodule(job)
         result = run_probe(module, dm, settings, job.folder, writer, cache_dir, recorded["ckpt"])
         to_tensorboard(writer, result, (job.folder / "probe" / "report.txt").read_text())
-    except KeyboardInterrupt:
+    except BaseException as stopped:  # failed or interrupted: no event file left behind
         writer.close(discard=True)
-        raise KeyboardInterrupt(f"the probe of {Path(folder).resolve()} was not written; run it again") from None
-    except BaseException:
-        writer.close(discard=True)
+        if isinstance(stopped, KeyboardInterrupt):
+            raise KeyboardInterrupt(f"the probe of {Path(folder).resolve()} was not written; run it again") from None
         raise
     writer.close()
     return result
