@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torchmetrics import MeanMetric
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+from torchmetrics.image import StructuralSimilarityIndexMeasure
+
+# The smallest mean squared error a PSNR is taken of: the error of rounding to 8-bit pixels, (1/255)^2 / 12. Two
+# images the same to within it score 58.92 dB, not infinity, so that a mean over images stays finite when some
+# inputs are clean (noise.clean, data.clean_fraction) or a denoiser returns a digit exactly.
+MSE_FLOOR = (1 / 255) ** 2 / 12
+PSNR_CAP = -10 * math.log10(MSE_FLOOR)
+
+
+def psnr(images: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """The PSNR of each image in ``images`` (``(N, C, H, W)`` in [0, 1]) against ``clean``, in dB, at most
+    :data:`PSNR_CAP`."""
+    mse = (images.float() - clean.float()).pow(2).flatten(1).mean(1)
+    return -10 * torch.log10(mse.clamp_min(MSE_FLOOR))
 
 
 class ImageQuality(nn.Module):
-    """Per-image PSNR and SSIM of the denoised output, PSNR of the noisy input, and the mean loss.
+    """Per-image PSNR and SSIM of the denoised output, PSNR of the noisy input, and the mean loss; a PSNR is
+    the mean of per-image values, each at most :data:`PSNR_CAP`.
 
     Images are in [0, 1]; ``crop`` pixels are cut from each border first, so that the
     scores cover the original 28 x 28 area, not the padding.
@@ -18,8 +34,8 @@ class ImageQuality(nn.Module):
     def __init__(self, crop: int = 2) -> None:
         super().__init__()
         self.crop = crop
-        self.psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
-        self.noisy_psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
+        self.psnr = MeanMetric()
+        self.noisy_psnr = MeanMetric()
         self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
         self.loss = MeanMetric()
 
@@ -29,9 +45,9 @@ class ImageQuality(nn.Module):
 
     def update(self, noisy: torch.Tensor, denoised: torch.Tensor, clean: torch.Tensor, loss: torch.Tensor) -> None:
         noisy, denoised, clean = self._cut(noisy).float(), self._cut(denoised).float(), self._cut(clean).float()
-        self.psnr.update(denoised, clean)
+        self.psnr.update(psnr(denoised, clean))
         self.ssim.update(denoised, clean)
-        self.noisy_psnr.update(noisy, clean)
+        self.noisy_psnr.update(psnr(noisy, clean))
         self.loss.update(loss.detach().float(), weight=len(clean))
 
     def compute(self) -> dict[str, torch.Tensor]:

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from dae.metrics import ImageQuality, image_quality
+from dae.metrics import PSNR_CAP, ImageQuality, image_quality
 
 
 def test_scores_leave_the_padding_out():
@@ -15,7 +15,7 @@ def test_scores_leave_the_padding_out():
     denoised[..., :2, :] = 1.0  # wrong only in the padding
     noisy = clean + 0.1
     scores = image_quality(denoised, noisy, clean, crop=2)
-    assert math.isinf(scores["psnr"]) and scores["ssim"] == pytest.approx(1.0)
+    assert scores["psnr"] == pytest.approx(PSNR_CAP) and scores["ssim"] == pytest.approx(1.0)
     assert scores["noisy_psnr"] == pytest.approx(20.0, abs=1e-4)  # an error of 0.1 everywhere: 10 log10(1 / 0.01)
     assert image_quality(denoised, noisy, clean, crop=0)["psnr"] < 30  # the padding counts without the crop
 
@@ -32,3 +32,14 @@ def test_psnr_is_the_mean_of_per_image_values_and_loss_the_weighted_mean():
     quality.reset()
     quality.update(denoised, denoised, clean, torch.tensor(2.0))
     assert float(quality.compute()["loss"]) == pytest.approx(2.0)
+
+
+def test_identical_images_score_the_cap_so_that_a_mean_with_clean_inputs_stays_finite():
+    # noise.clean leaves some inputs as they are: their PSNR was infinite, and so was the mean over the split
+    clean = torch.rand(4, 1, 8, 8)
+    noisy = clean.clone()
+    noisy[:2] += 0.1  # 20 dB
+    values = image_quality(clean, noisy, clean, crop=0)
+    assert PSNR_CAP == pytest.approx(10 * math.log10(12 * 255**2))  # 8-bit rounding error: 58.92 dB
+    assert values["noisy_psnr"] == pytest.approx((20 + 20 + 2 * PSNR_CAP) / 4, abs=1e-3)
+    assert values["psnr"] == pytest.approx(PSNR_CAP)
