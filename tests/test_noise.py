@@ -19,6 +19,7 @@ from dae.noise import (
     Haze,
     Identity,
     Inversion,
+    Jitter,
     Mixed,
     MotionBlur,
     Noise,
@@ -29,6 +30,7 @@ from dae.noise import (
     Smudges,
     Speckle,
     Strokes,
+    WavyLines,
 )
 from tests.conftest import CONF
 
@@ -143,12 +145,18 @@ def test_periodic_is_a_sine_of_the_amplitude_with_per_image_frequency():
         (lambda: Gaussian(sigma=float("nan")), r"noise\.sigma=nan"),
         (
             lambda: Mixed({"gaussian": [0.1, 0.7], "fog": [1, 2]}),
-            r"noise\.levels\.fog: unknown noise type; allowed \['blur', 'brightness', 'dropout', 'gaussian', 'haze', 'inversion', 'motion_blur', ",
+            r"noise\.levels\.fog: unknown noise type; allowed \['blur', 'brightness', 'dropout', 'gaussian', 'haze', 'inversion', 'jitter', 'motion_blur', ",
         ),
         (lambda: Mixed({"gaussian": [0.1, 0.7]}, clean=1.5), r"noise\.clean=1\.5 is out of range"),
         (lambda: Mixed({"salt_pepper": [0.1, 1.5]}), r"noise\.levels\.salt_pepper=\[0\.1, 1\.5\]: noise\.amount=1\.5 is out of range"),
         (lambda: Mixed({"gaussian": [0.7, 0.1]}), r"noise\.levels\.gaussian=\[0\.7, 0\.1\] must be \[low, high\]"),
         (lambda: Mixed({}), r"noise\.levels is empty"),
+        (
+            lambda: Mixed({"gaussian": [0.1, 0.7]}, weights={"blur": 2}),
+            r"noise\.weights\.blur: not a type of this mixture; weigh one of \['gaussian'\]",
+        ),
+        (lambda: Mixed({"gaussian": [0.1, 0.7]}, weights={"gaussian": -1}), r"noise\.weights\.gaussian=-1\.0 is out of range"),
+        (lambda: Mixed({"gaussian": [0.1, 0.7]}, weights={"gaussian": 0}), r"noise\.weights=\{'gaussian': 0\} leave no type to draw"),
     ],
 )
 def test_bad_parameters_raise_naming_parameter_value_and_range(make, match):
@@ -158,7 +166,20 @@ def test_bad_parameters_raise_naming_parameter_value_and_range(make, match):
 
 @pytest.mark.parametrize(
     "noise",
-    [Gaussian(), SaltPepper(), Speckle(), Periodic(), Occlusion(), Strokes(), Haze(), Smudges(), Brightness(), Dropout()],
+    [
+        Gaussian(),
+        SaltPepper(),
+        Speckle(),
+        Periodic(),
+        Occlusion(),
+        Strokes(),
+        WavyLines(),
+        Haze(),
+        Smudges(),
+        Brightness(),
+        Dropout(),
+        Jitter(),
+    ],
     ids=lambda n: n.name,
 )
 def test_per_image_levels_scale_each_image(noise):
@@ -287,6 +308,41 @@ def test_mixed_leaves_a_clean_share_and_can_draw_every_family():
     assert abs((y == x).flatten(1).all(1).float().mean() - 0.25) < 0.03
     assert mixed.name == "broad" and mixed.params()["clean"] == 0.25
     assert noise_seed(mixed, "test") != noise_seed(Mixed(families, clean=0.25), "test")  # the name keys the fixed noise
+
+
+def test_mixed_draws_each_family_in_proportion_to_its_weight():
+    x = batch(n=6000, value=0.5)
+    mixed = Mixed({"dropout": [0.5, 0.5], "brightness": [0.3, 0.3], "blur": [1, 1]}, weights={"dropout": 3, "blur": 0})
+    y = mixed(x, torch.Generator().manual_seed(0))
+    dropped = (y == 0).flatten(1).any(1).float().mean()  # dropout zeroes pixels; brightness over 0.5 never does
+    assert abs(dropped - 0.75) < 0.02  # 3 : 1 against brightness
+    assert not torch.equal(y, x) and (y != x).flatten(1).any(1).all()  # blur, weight 0, is never drawn (it would leave a flat 0.5 as it is)
+    assert mixed.params()["dropout_weight"] == 3 and "dropout_weight" not in Mixed({"dropout": [0.5, 0.5]}).params()
+    plain = Mixed({"dropout": [0.5, 0.5], "brightness": [0.3, 0.3]})
+    even = Mixed({"dropout": [0.5, 0.5], "brightness": [0.3, 0.3]}, weights={"dropout": 2, "brightness": 2})
+    assert torch.equal(plain(x, torch.Generator().manual_seed(1)), even(x, torch.Generator().manual_seed(1)))  # equal weights draw as none
+
+
+def test_wavy_lines_zigzag_across_their_line():
+    x = batch(n=200, value=0.0)
+    y = WavyLines(count=1.0, width=1.0)(x, torch.Generator().manual_seed(0))
+    inked = y[:, 0] > 0.25
+    assert inked.flatten(1).any(1).float().mean() > 0.9  # one line per image (some fall short or off the image)
+    assert y.max() <= 1 and WavyLines(count=0.0)(x, torch.Generator().manual_seed(0)).max() == 0
+    # a straight stroke of the same width inks about its length in pixels; a zigzag, folded into teeth, about twice as many
+    straight = Strokes(count=1.0, width=1.0)(x, torch.Generator().manual_seed(0))[:, 0] > 0.25
+    assert inked.flatten(1).sum(1).float().mean() > 1.3 * straight.flatten(1).sum(1).float().mean()
+
+
+def test_jitter_frizzes_strokes_in_place():
+    x = torch.zeros((100, 1, 32, 32))
+    x[:, :, :, 14:18] = 1.0  # a bar 4 pixels wide
+    y = Jitter(reach=1.5)(x, torch.Generator().manual_seed(0))
+    assert y.sum() / x.sum() == pytest.approx(1.0, abs=0.05)  # ink neither lost nor added (a little at the image's edge)
+    assert y[..., 16].mean() > 0.9 and y[..., 10].max() == 0 and y[..., 20].max() == 0  # in place, within its reach
+    edges = y[..., [13, 18]]
+    assert 0.05 < edges.mean() < 0.5 and edges.std() > 0.1  # the sides frizz, pixel by pixel
+    assert torch.equal(Jitter(reach=0.0)(x, torch.Generator().manual_seed(0)), x)
 
 
 def test_inversion_inverts_one_rectangle_of_the_given_width():

@@ -8,6 +8,7 @@ from dae.noise.gaussian import Gaussian
 from dae.noise.haze import Haze
 from dae.noise.identity import Identity
 from dae.noise.inversion import Inversion
+from dae.noise.jitter import Jitter
 from dae.noise.mixed import Mixed
 from dae.noise.motion_blur import MotionBlur
 from dae.noise.occlusion import Occlusion
@@ -17,6 +18,7 @@ from dae.noise.salt_pepper import SaltPepper
 from dae.noise.smudges import Smudges
 from dae.noise.speckle import Speckle
 from dae.noise.strokes import Strokes
+from dae.noise.wavy_lines import WavyLines
 
 __all__ = [
     "Noise",
@@ -27,6 +29,7 @@ __all__ = [
     "Haze",
     "Identity",
     "Inversion",
+    "Jitter",
     "Mixed",
     "MotionBlur",
     "Occlusion",
@@ -36,4 +39,5 @@ __all__ = [
     "Smudges",
     "Speckle",
     "Strokes",
+    "WavyLines",
 ]
