@@ -150,6 +150,37 @@ def test_shift_moves_each_training_digit_and_its_target_together(fixture_data):
     assert torch.equal(dm.images("val").noisy, still.images("val").noisy)  # evaluation images stay in place
 
 
+def test_warp_bends_each_training_digit_and_its_target_together(fixture_data):
+    from dae.data.datamodule import warped
+
+    dm, still = make(fixture_data, warp=0.3), make(fixture_data)
+    noisy, clean, _ = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
+    _, straight, _ = still.on_after_batch_transfer(next(iter(still.train_dataloader())), 0)
+    change = (clean - straight).abs().flatten(1).mean(1)
+    assert (change > 0.01).float().mean() > 0.8  # most digits bent
+    assert (noisy - clean).abs().mean() > 0.1  # the noise is drawn on the bent digit
+    assert torch.equal(dm.images("val").noisy, still.images("val").noisy)  # evaluation images keep their shape
+    g = torch.Generator().manual_seed(0)
+    assert torch.allclose(warped(straight, 0.0, g), straight, atol=1e-5)  # no warp: the identity map
+    ink = warped(straight, 0.3, g).sum((1, 2, 3)) / straight.sum((1, 2, 3))
+    assert 0.5 < ink.median() < 1.5  # bent, not erased or smeared over the image
+    half = warped(straight, 0.3, g, share=0.5)
+    kept = (half - straight).abs().flatten(1).amax(1) < 1e-5
+    assert 0.25 < kept.float().mean() < 0.75  # about half the digits keep their pixels
+
+
+@pytest.mark.parametrize("share", [-0.5, 1.5])
+def test_bad_warp_share_names_the_value(fixture_data, share):
+    with pytest.raises(ValueError, match=rf"data.warp_share={share} must be from 0 to 1"):
+        make(fixture_data, warp=0.2, warp_share=share)
+
+
+@pytest.mark.parametrize("warp", [-0.1, 0.6])
+def test_bad_warp_names_the_value(fixture_data, warp):
+    with pytest.raises(ValueError, match=rf"data.warp={warp} must be from 0 to 0.5"):
+        make(fixture_data, warp=warp)
+
+
 @pytest.mark.parametrize("shift", [-1, 16])
 def test_bad_shift_names_the_value(fixture_data, shift):
     with pytest.raises(ValueError, match=rf"data.shift={shift} must be from 0 to 15 pixels"):

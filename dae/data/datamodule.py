@@ -58,6 +58,23 @@ def shifted(images: torch.Tensor, most: int, generator: torch.Generator) -> torc
     return images.flatten(2).gather(2, flat).view(n, c, h, w) * inside
 
 
+def warped(images: torch.Tensor, most: float, generator: torch.Generator, share: float = 1.0) -> torch.Tensor:
+    """Each image through its own small affine map about the centre: the identity with each of the four entries
+    of its linear part moved by a draw from ``[-most, most]`` (rotations, shears, stretches and squeezes of up to
+    about ``most`` radians or that share of the size), resampled bilinearly, the uncovered border black. Only a
+    ``share`` of the images, drawn per image, is warped; the others keep their pixels."""
+    n = len(images)
+    draws = torch.rand(
+        (n, 4 if share >= 1 else 5), generator=generator, device=images.device, dtype=images.dtype
+    )  # the fifth: warped or not
+    chosen = (draws[:, 4:] < share).to(images.dtype) if share < 1 else 1.0
+    theta = torch.zeros((n, 2, 3), device=images.device, dtype=images.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    theta[:, :, :2] += (most * (2 * draws[:, :4] - 1) * chosen).view(n, 2, 2)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 class Images(NamedTuple):
     """The images of one split, float in [0, 1], ``(N, 1, S, S)``, on the CPU, with their labels."""
 
@@ -120,6 +137,8 @@ class DenoisingDataModule(L.LightningDataModule):
         train_levels: Sequence[float] | None = None,
         clean_fraction: float = 0.0,
         shift: int = 0,
+        warp: float = 0.0,
+        warp_share: float = 1.0,
     ) -> None:
         super().__init__()
         integers = dict(
@@ -149,6 +168,16 @@ class DenoisingDataModule(L.LightningDataModule):
         if not 0 <= self.shift < image_size // 2:
             raise ConfigError(
                 f"data.shift={shift} must be from 0 to {image_size // 2 - 1} pixels; e.g. data.shift=3, or 0 to keep digits in place."
+            )
+        self.warp = number("data.warp", warp)
+        if not 0.0 <= self.warp <= 0.5:
+            raise ConfigError(
+                f"data.warp={warp} must be from 0 to 0.5; e.g. data.warp=0.2 bends training digits by up to about a fifth, 0 leaves their shape."
+            )
+        self.warp_share = number("data.warp_share", warp_share)
+        if not 0.0 <= self.warp_share <= 1.0:
+            raise ConfigError(
+                f"data.warp_share={warp_share} must be from 0 to 1: the share of training digits warped; e.g. data.warp_share=0.5."
             )
         self._pixels: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # split -> (uint8 images, labels), set by setup
         self._noisy: dict[str, torch.Tensor] = {}  # val, test -> their fixed noisy images
@@ -261,6 +290,8 @@ class DenoisingDataModule(L.LightningDataModule):
             clean_u8, labels, seed = batch
             clean = to_unit(clean_u8)
             generator = torch.Generator(device=clean.device).manual_seed(seed)
+            if self.warp:
+                clean = warped(clean, self.warp, generator, self.warp_share)
             if self.shift:
                 clean = shifted(clean, self.shift, generator)
             noise = self.noise
