@@ -64,9 +64,8 @@ def warped(images: torch.Tensor, most: float, generator: torch.Generator, share:
     about ``most`` radians or that share of the size), resampled bilinearly, the uncovered border black. Only a
     ``share`` of the images, drawn per image, is warped; the others keep their pixels."""
     n = len(images)
-    draws = torch.rand(
-        (n, 4 if share >= 1 else 5), generator=generator, device=images.device, dtype=images.dtype
-    )  # the fifth: warped or not
+    columns = 4 if share >= 1 else 5  # the four entries, and whether the image is warped at all
+    draws = torch.rand((n, columns), generator=generator, device=images.device, dtype=images.dtype)
     chosen = (draws[:, 4:] < share).to(images.dtype) if share < 1 else 1.0
     theta = torch.zeros((n, 2, 3), device=images.device, dtype=images.dtype)
     theta[:, 0, 0] = theta[:, 1, 1] = 1.0
