@@ -16,7 +16,6 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from dae.errors import ConfigError
-from dae.metrics import MSE_FLOOR
 
 # ----------------------------------------------------------------------------- the methods
 # Each takes float images (N, H, W) in [0, 1] and returns denoised images of the same shape.
@@ -97,6 +96,8 @@ def zero_threshold(x: np.ndarray, t: float) -> np.ndarray:
 def psnr(x: np.ndarray, clean: np.ndarray, crop: int) -> float:
     """Mean per-image PSNR over the area inside ``crop`` pixels of the border, each at most 58.92 dB (as the
     autoencoder's: :func:`dae.metrics.psnr`)."""
+    from dae.metrics import MSE_FLOOR  # here, not at the top: the worker processes import this module and need no torch
+
     c = (slice(None), slice(crop, x.shape[1] - crop), slice(crop, x.shape[2] - crop))
     mse = ((x[c] - clean[c]) ** 2).reshape(len(x), -1).mean(1)
     return float(np.mean(10 * np.log10(1.0 / np.maximum(mse, MSE_FLOOR))))

@@ -2,6 +2,8 @@
 
 import csv
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -48,6 +50,12 @@ def test_method_keeps_shape_and_order_and_removes_noise(name, digits):
     # each output is still its own digit (BM3D works on mosaics: the images must come back in order)
     corr = np.corrcoef(out.reshape(len(out), -1), clean.reshape(len(clean), -1))[: len(out), len(out) :]
     assert np.array_equal(corr.argmax(1), np.arange(len(out)))
+
+
+def test_the_worker_processes_import_no_torch():
+    # each joblib worker imports dae.classical to run its chunk: torch would add seconds to its start
+    check = "import sys, dae.classical; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 def test_zero_threshold_and_grid():
