@@ -1,6 +1,5 @@
 import torch
 
-from dae.noise.base import per_image, uniform
 from dae.noise.strokes import Strokes
 
 
@@ -13,27 +12,19 @@ class WavyLines(Strokes):
     name = "wavy_lines"
     level_name = "count"
     most = 4  # lines drawn at most per image
+    draws = 8
 
     def __init__(self, count: float = 1.0, width: float = 1.2) -> None:
         super().__init__(count, width)
 
-    def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        n, _, h, w = x.shape
-        rows = torch.arange(h, device=x.device, dtype=x.dtype).view(1, 1, h, 1)
-        cols = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, 1, w)
-        count = per_image(self.count, x)
-        ink = torch.zeros_like(x)
-        for k in range(self.most):
-            d = uniform((8, n, 1, 1, 1), x, generator)
-            drawn = (k + d[0]) < count
-            r0, c0, r1, c1 = d[1] * h, d[2] * w, d[3] * h, d[4] * w
-            length = torch.sqrt((r1 - r0) ** 2 + (c1 - c0) ** 2).clamp_min(1e-6)
-            along = ((rows - r0) * (r1 - r0) + (cols - c0) * (c1 - c0)) / length
-            across = ((cols - c0) * (r1 - r0) - (rows - r0) * (c1 - c0)) / length
-            height, period = 1 + 2 * d[5], 3 + 5 * d[6]
-            phase = along / period
-            wave = height * (4 * (phase - torch.floor(phase + 0.5)).abs() - 1)  # a triangle wave from -height to height
-            distance = (across - wave).abs() / torch.sqrt(1 + (4 * height / period) ** 2)  # across its slanted teeth
-            line = (1 - distance / self.width).clamp(0, 1) * ((along >= 0) & (along <= length)) * (0.5 + 0.5 * d[7])
-            ink = torch.maximum(ink, line * drawn)
-        return torch.maximum(x, ink)
+    def stroke(self, x: torch.Tensor, generator: torch.Generator, d: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        r0, c0, r1, c1 = d[1] * h, d[2] * w, d[3] * h, d[4] * w
+        length = torch.sqrt((r1 - r0) ** 2 + (c1 - c0) ** 2).clamp_min(1e-6)
+        along = ((rows - r0) * (r1 - r0) + (cols - c0) * (c1 - c0)) / length
+        across = ((cols - c0) * (r1 - r0) - (rows - r0) * (c1 - c0)) / length
+        height, period = 1 + 2 * d[5], 3 + 5 * d[6]
+        phase = along / period
+        wave = height * (4 * (phase - torch.floor(phase + 0.5)).abs() - 1)  # a triangle wave from -height to height
+        distance = (across - wave).abs() / torch.sqrt(1 + (4 * height / period) ** 2)  # across its slanted teeth
+        return (1 - distance / self.width).clamp(0, 1) * ((along >= 0) & (along <= length)) * (0.5 + 0.5 * d[7])
