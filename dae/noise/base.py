@@ -6,6 +6,7 @@ import copy
 import math
 
 import torch
+import torch.nn.functional as F
 
 from dae.errors import ConfigError, number
 
@@ -69,3 +70,10 @@ def normal(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def uniform(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def identity_grid(x: torch.Tensor) -> torch.Tensor:
+    """The sampling grid of ``grid_sample`` that maps the batch ``x`` onto itself, ``(N, H, W, 2)`` in [-1, 1]:
+    the noises that move pixels add their offsets to it."""
+    eye = torch.eye(2, 3, device=x.device, dtype=x.dtype).expand(len(x), 2, 3)
+    return F.affine_grid(eye, list(x.shape), align_corners=False)

@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from dae.noise.base import Noise, check_range, per_image, uniform
+from dae.noise.base import Noise, check_range, identity_grid, per_image, uniform
 
 
 class Jitter(Noise):
@@ -17,7 +17,7 @@ class Jitter(Noise):
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, _, h, w = x.shape
-        base = F.affine_grid(torch.eye(2, 3, device=x.device, dtype=x.dtype).expand(n, 2, 3), list(x.shape), align_corners=False)
+        base = identity_grid(x)
         reach = per_image(self.reach, x).reshape(n, 1, 1, 1)
         offsets = (2 * uniform((n, h, w, 2), x, generator) - 1) * reach  # pixels, along each axis
         scale = torch.tensor([2 / w, 2 / h], device=x.device, dtype=x.dtype)  # a pixel in grid_sample's [-1, 1] coordinates

@@ -3,7 +3,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from dae.noise.base import Noise, check_range, per_image, uniform
+from dae.noise.base import Noise, check_range, identity_grid, per_image, uniform
 
 
 class MotionBlur(Noise):
@@ -24,7 +24,7 @@ class MotionBlur(Noise):
         length = per_image(self.length, x).reshape(n, 1, 1)
         # a shift of s pixels is 2 s / size in grid_sample's [-1, 1] coordinates
         step_x, step_y = torch.cos(theta) * length * 2 / w, torch.sin(theta) * length * 2 / h
-        base = F.affine_grid(torch.eye(2, 3, device=x.device, dtype=x.dtype).expand(n, 2, 3), list(x.shape), align_corners=False)
+        base = identity_grid(x)
         out = torch.zeros_like(x)
         for t in torch.linspace(-0.5, 0.5, self.taps).tolist():
             shift = torch.cat([step_x * t, step_y * t], -1).unsqueeze(1)  # (n, 1, 1, 2)
