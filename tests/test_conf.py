@@ -89,6 +89,16 @@ def test_every_group_a_user_varies_exists():
     assert {p.stem for p in (CONF / "noise").glob("*.yaml")} >= {"gaussian", "salt_pepper", "speckle", "periodic", "none"}
 
 
+@pytest.mark.parametrize("noise", ["mixed", "broad"])
+def test_a_mixture_takes_weights_on_the_command_line(noise, tmp_path):
+    cfg = compose_train([f"noise={noise}", "noise.weights={gaussian:2,periodic:3}"], tmp_path)  # no + needed
+    mixed = instantiate(cfg.noise)
+    assert dict(zip([t.name for t in mixed.types], mixed.weights)) == {
+        t.name: {"gaussian": 2, "periodic": 3}.get(t.name, 1) for t in mixed.types
+    }
+    assert instantiate(compose_train([f"noise={noise}"], tmp_path).noise).weights == [1.0] * len(mixed.types)  # by default, uniform
+
+
 def test_tensorboard_writer_flushes_within_seconds(tmp_path):
     """A Ctrl-C that lands inside one of the event writer's queue writes can leave its thread asleep until
     its next flush is due, and the run's closing flush waits for it: with SummaryWriter's default of 120 s,
