@@ -149,10 +149,11 @@ def test_the_error_is_the_last_and_only_thing_printed_and_no_folder_is_left(modu
     assert not outputs.exists() or not [
         p for p in outputs.rglob("*") if p.is_file() or p.name[:2] == "20"
     ]  # no job folder (<date>_<time>) left
-    verbose = subprocess.run(
-        [sys.executable, "-m", module, *args, *extra, "--verbose"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
-    )
-    assert "Traceback" in verbose.stderr
+    if module == "dae.train":  # --verbose is dae.cli's, shared by every command: one process per case would check it again
+        verbose = subprocess.run(
+            [sys.executable, "-m", module, *args, *extra, "--verbose"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
+        )
+        assert "Traceback" in verbose.stderr
 
 
 def test_a_sigterm_outside_training_still_ends_with_status_143():

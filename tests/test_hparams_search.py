@@ -7,19 +7,19 @@ import yaml
 
 from tests.conftest import fixture_overrides, run_module
 
-pytestmark = pytest.mark.slow  # per launcher, three short trials, then the same search resumed: about a minute
+pytestmark = pytest.mark.slow  # three short trials, two at a time, then the same search resumed: about a minute
 
 SEARCHED = {"model.optimizer.lr", "model.net.latent_dim", "data.batch_size", "loss", "scheduler", "search.train_level_low"}
 
 
-LAUNCHERS = {"basic": ["hydra/launcher=basic"], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2"]}
+# Trials run two at a time in joblib's worker processes (the sweeper's n_jobs): the sweeper's work is the same under the
+# basic launcher, which the other sweep tests cover, and tests/test_slurm.py runs a search as SLURM jobs.
+JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2"]
 
 
-@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
-def test_a_search_maximises_val_psnr_over_seeded_trials_and_resumes(launcher, fixture_data, tmp_path):
-    """With the joblib launcher, trials run two at a time in worker processes (the sweeper's n_jobs)."""
+def test_a_search_maximises_val_psnr_over_seeded_trials_and_resumes(fixture_data, tmp_path):
     search = tmp_path / "search"
-    args = ["hparams_search=optuna", "hydra.sweeper.n_trials=3", *LAUNCHERS[launcher], "debug=fast", *fixture_overrides(*fixture_data)]
+    args = ["hparams_search=optuna", "hydra.sweeper.n_trials=3", *JOBLIB, "debug=fast", *fixture_overrides(*fixture_data)]
     done = run_module("dae.train", *args, f"hydra.sweep.dir={search}")
     assert done.returncode == 0, done.stderr[-2000:]
     jobs = [p for p in search.iterdir() if (p / "metrics.json").is_file()]
