@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 import time
 from contextlib import contextmanager
 from fnmatch import fnmatch
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf.errors import InterpolationResolutionError
 
 from dae.errors import CheckpointWriteError, ConfigError, DataError
@@ -111,6 +111,13 @@ def discard_setup(folder: str | Path) -> None:
         empty.rmdir()
 
 
+def lightning_sigterm(stop: SystemExit) -> bool:
+    """Whether ``stop`` is Lightning's SIGTERMException (a SystemExit with status 0). Looked up, not imported:
+    only a process that imported Lightning can raise it, and the commands' error paths stay free of its import."""
+    exceptions = sys.modules.get("lightning.pytorch.utilities.exceptions")
+    return exceptions is not None and isinstance(stop, exceptions.SIGTERMException)
+
+
 @contextmanager
 def one_line_errors(job_folder: str | Path | None = None):
     """Turn the project's own errors into ``error: <message>`` and exit status 1, and a SIGTERM into exit
@@ -118,7 +125,9 @@ def one_line_errors(job_folder: str | Path | None = None):
     the command fails before writing anything else there (:func:`discard_setup`)."""
     try:
         yield
-    except SIGTERMException:  # Lightning's, a SystemExit with status 0
+    except SystemExit as stop:
+        if not lightning_sigterm(stop):
+            raise
         raise SystemExit(128 + signal.SIGTERM) from None
     except Exception as error:
         if job_folder is not None:

@@ -156,6 +156,13 @@ def test_the_error_is_the_last_and_only_thing_printed_and_no_folder_is_left(modu
         assert "Traceback" in verbose.stderr
 
 
+def test_the_error_handling_and_the_job_folder_lock_do_not_import_lightning():
+    # a command's error path and the job-folder lock run before any training: they stay quick to import
+    code = "import sys, dae.cli, dae.job_folder; print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stderr[-2000:]
+
+
 def test_a_sigterm_outside_training_still_ends_with_status_143():
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 

@@ -4,13 +4,13 @@ job, is refused before anything is written there."""
 import multiprocessing
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from dae.job_folder import claim_run, claim_sweep, release
 from dae.train import main
+from tests.claimer import claim
 from tests.conftest import fixture_overrides, run_app
 
 
@@ -72,20 +72,10 @@ def test_a_job_in_use_is_neither_joined_nor_resumed(job_copy, fixture_data, hold
     assert snapshot(job_copy) == before
 
 
-def _claim(folder: str, start, results) -> None:
-    start.wait()
-    try:
-        claim_run(folder)
-        results.put("claimed")
-        time.sleep(1)  # hold it while the others try
-    except ValueError as e:
-        results.put(str(e))
-
-
 def test_of_runs_started_together_into_one_folder_exactly_one_claims_it(tmp_path):
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(4), context.Queue()
-    processes = [context.Process(target=_claim, args=(str(tmp_path / "run"), start, results)) for _ in range(4)]
+    processes = [context.Process(target=claim, args=(str(tmp_path / "run"), start, results)) for _ in range(4)]
     for process in processes:
         process.start()
     outcomes = sorted(results.get(timeout=60) for _ in processes)
