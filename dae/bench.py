@@ -13,8 +13,11 @@ device and precision) are timed in one process, in training samples per second:
   in eager PyTorch, TorchScript and onnxruntime on batches of ``bench.inference_batches`` (dae/inference_speed.py).
 
 After a common warm-up, each is warmed up once more, then timed ``bench.repeats`` times over ``bench.steps`` steps; the
-median is reported. For ``project``, one repetition is one epoch of ``bench.steps`` batches
-with as many validation images per training image as a full epoch has.
+median is reported. For ``project``, one repetition is one epoch (of ``bench.project_steps`` batches, or
+whole), with as many validation images per training image as a full epoch has. Benched together,
+``bare`` and ``project`` take turns: each project epoch follows a bare run of ``bench.steps`` steps, so
+that both meet the machine in the same state (a shared CPU's speed drifts by several percent within
+a minute), and ``ratio_vs_bare`` is the median of the ratios of these pairs.
 """
 
 from __future__ import annotations
@@ -50,21 +53,25 @@ log = logging.getLogger(__name__)
 MODES = ("bare", "project", "tutorial", "inference")  # inference: dae/inference_speed.py
 
 
+def rate_of(run, samples: int, device: torch.device) -> float:
+    """Samples per second of one call of ``run()``, which processes ``samples``."""
+    sync(device)
+    start = time.perf_counter()
+    run()
+    sync(device)
+    return samples / (time.perf_counter() - start)
+
+
 def timed(run, samples: int, repeats: int, device: torch.device) -> list[float]:
-    """Samples per second of ``run()`` (which processes ``samples``), once untimed, then ``repeats`` times."""
-    rates = []
-    for i in range(repeats + 1):
-        sync(device)
-        start = time.perf_counter()
-        run()
-        sync(device)
-        if i:  # the first run warms up (allocations, oneDNN / cuDNN choices, worker start)
-            rates.append(samples / (time.perf_counter() - start))
-    return rates
+    """Samples per second of ``run()``, once untimed (allocations, oneDNN / cuDNN choices, worker
+    start), then ``repeats`` times."""
+    rate_of(run, samples, device)
+    return [rate_of(run, samples, device) for _ in range(repeats)]
 
 
-def bare(cfg: DictConfig, datamodule, device: torch.device, steps: int, repeats: int) -> list[float]:
-    """The train step alone, on one pre-built batch of real noisy images on the device."""
+def bare_steps(cfg: DictConfig, datamodule, device: torch.device, steps: int):
+    """``steps`` train steps alone, on one pre-built batch of real noisy images on the device: a
+    function that runs them, and the number of samples it processes."""
     step = Stepper(build_model(cfg), device, autocast_dtype(cfg))
     clean = datamodule.images("train").clean[: datamodule.batch_size].to(device)
     noisy = datamodule.noise(clean, torch.Generator(device=device).manual_seed(0))
@@ -73,7 +80,23 @@ def bare(cfg: DictConfig, datamodule, device: torch.device, steps: int, repeats:
         for _ in range(steps):
             step(noisy, clean)
 
-    return timed(run, steps * len(clean), repeats, device)
+    return run, steps * len(clean)
+
+
+def bare(cfg: DictConfig, datamodule, device: torch.device, steps: int, repeats: int) -> list[float]:
+    """The train step alone, timed ``repeats`` times after an untimed run."""
+    return timed(*bare_steps(cfg, datamodule, device, steps), repeats, device)
+
+
+class BareBeforeEpoch(L.Callback):
+    """Times a bare run (``run`` processes ``samples``) at the start of each epoch, before
+    :class:`EpochTimer` starts its clock: the bare half of each pair."""
+
+    def __init__(self, run, samples: int, device: torch.device) -> None:
+        self.run, self.samples, self.device, self.rates = run, samples, device, []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.rates.append(rate_of(self.run, self.samples, self.device))
 
 
 class EpochTimer(L.Callback):
@@ -95,10 +118,12 @@ class EpochTimer(L.Callback):
         self.rates.append(self.samples / (time.perf_counter() - self.start))
 
 
-def project(cfg: DictConfig, steps: int | None, repeats: int, out_dir: Path) -> list[float]:
+def project(cfg: DictConfig, steps: int | None, repeats: int, out_dir: Path, bare_run=None) -> tuple[list[float], list[float]]:
     """``Trainer.fit`` as ``dae.train`` runs it, for ``repeats`` timed epochs after a warm-up one.
     ``steps=None`` keeps whole epochs, so per-epoch work (validation, figures, checkpoints) weighs
-    what it weighs in a real run; a number shortens them, with validation shortened alike."""
+    what it weighs in a real run; a number shortens them, with validation shortened alike.
+    ``bare_run`` (from :func:`bare_steps`) is timed before each epoch. Returns the epochs' rates and
+    those bare runs' rates (empty without ``bare_run``)."""
     cfg = copy.deepcopy(cfg)  # the other modes keep the config as given
     with open_dict(cfg):
         cfg.trainer.max_epochs = repeats + 1
@@ -110,9 +135,10 @@ def project(cfg: DictConfig, steps: int | None, repeats: int, out_dir: Path) -> 
             cfg.trainer.limit_val_batches = max(1, round(val_batches * min(1.0, steps / train_batches)))
     datamodule, model, trainer = build(cfg)
     timer = EpochTimer(device_of(cfg))
-    trainer.callbacks.append(timer)
+    paired = BareBeforeEpoch(*bare_run, device_of(cfg)) if bare_run else None
+    trainer.callbacks += [paired, timer] if paired else [timer]  # the bare run before the epoch's clock starts
     trainer.fit(model, datamodule=datamodule)
-    return timer.rates[1:]  # epoch 0 warms up (and follows the sanity check)
+    return timer.rates[1:], paired.rates[1:] if paired else []  # epoch 0 warms up (and follows the sanity check)
 
 
 class NoisyMNIST(Dataset):
@@ -208,15 +234,20 @@ def bench(cfg: DictConfig, out_dir: Path) -> dict:
     training = [m for m in modes if m != "inference"]
     if training:
         bare(cfg, datamodule, device, cfg.bench.warmup_steps, 0)
+    paired = "bare" in training and "project" in training  # then each project epoch follows a bare run
     runs: dict[str, list[float]] = {}
     for mode in training:
         log.info("bench: %s, %d x %d steps of %d images", mode, repeats, steps, cfg.data.batch_size)
-        if mode == "bare":
+        if mode == "bare" and not paired:
             runs[mode] = bare(cfg, datamodule, device, steps, repeats)
         elif mode == "project":
-            runs[mode] = project(cfg, cfg.bench.project_steps, repeats, out_dir)
-        else:
+            bare_run = bare_steps(cfg, datamodule, device, steps) if paired else None
+            runs[mode], bare_rates = project(cfg, cfg.bench.project_steps, repeats, out_dir, bare_run)
+            if paired:
+                runs["bare"] = bare_rates
+        elif mode == "tutorial":
             runs[mode] = tutorial(cfg, datamodule, device, steps, repeats, out_dir)
+    runs = {mode: runs[mode] for mode in training}
     rate = {mode: statistics.median(r) for mode, r in runs.items()}
     result = {
         "device": str(device),
@@ -234,8 +265,8 @@ def bench(cfg: DictConfig, out_dir: Path) -> dict:
     }
     if "inference" in modes:
         result["inference_images_per_s"] = inference_bench(cfg, datamodule, out_dir)
-    if "project" in rate and "bare" in rate:
-        result["ratio_vs_bare"] = rate["project"] / rate["bare"]
+    if paired:
+        result["ratio_vs_bare"] = statistics.median(p / b for p, b in zip(runs["project"], runs["bare"], strict=True))
     if "project" in rate and "tutorial" in rate:
         result["ratio_vs_tutorial"] = rate["project"] / rate["tutorial"]
     write_json(out_dir / "bench.json", result)
