@@ -237,8 +237,11 @@ def bench(cfg: DictConfig, out_dir: Path) -> dict:
     paired = "bare" in training and "project" in training  # then each project epoch follows a bare run
     runs: dict[str, list[float]] = {}
     for mode in training:
-        log.info("bench: %s, %d x %d steps of %d images", mode, repeats, steps, cfg.data.batch_size)
-        if mode == "bare" and not paired:
+        if mode == "bare" and paired:
+            continue  # timed with project
+        turns = " in turns with bare" if mode == "project" and paired else ""
+        log.info("bench: %s%s, %d x %d steps of %d images", mode, turns, repeats, steps, cfg.data.batch_size)
+        if mode == "bare":
             runs[mode] = bare(cfg, datamodule, device, steps, repeats)
         elif mode == "project":
             bare_run = bare_steps(cfg, datamodule, device, steps) if paired else None
