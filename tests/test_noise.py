@@ -24,6 +24,7 @@ from dae.noise import (
     MotionBlur,
     Noise,
     Occlusion,
+    Outline,
     Periodic,
     Poisson,
     SaltPepper,
@@ -362,3 +363,15 @@ def test_smudges_paint_grey_over_about_the_coverage():
     covered = (y < 0.99).flatten(1).float().mean(1)
     assert abs(covered.mean() - 0.25) < 0.05
     assert y.min() >= 0.1 - 1e-6  # painted grey, never black
+
+
+def test_outline_hollows_a_stroke_to_its_edges():
+    x = torch.zeros((2, 1, 32, 32))
+    x[:, :, :, 12:20] = 1.0  # a bar 8 pixels wide
+    y = Outline(strength=1.0)(x, torch.Generator().manual_seed(0))
+    assert y.max() == pytest.approx(1.0) and y[..., 15:17].max() == 0  # the bar's middle is hollow
+    assert y[..., [11, 12, 19, 20]].min() > 0.5 and y[..., :10].max() == 0  # bright at both sides, dark away from them
+    half = Outline(strength=0.5)(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(half, (x + y) / 2) and torch.equal(Outline(strength=0.0)(x, torch.Generator()), x)
+    with pytest.raises(ValueError, match=r"noise\.strength=1\.5 is out of range: allowed \[0\.0, 1\.0\]"):
+        Outline(strength=1.5)

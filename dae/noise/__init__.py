@@ -12,6 +12,7 @@ from dae.noise.jitter import Jitter
 from dae.noise.mixed import Mixed
 from dae.noise.motion_blur import MotionBlur
 from dae.noise.occlusion import Occlusion
+from dae.noise.outline import Outline
 from dae.noise.periodic import Periodic
 from dae.noise.poisson import Poisson
 from dae.noise.salt_pepper import SaltPepper
@@ -33,6 +34,7 @@ __all__ = [
     "Mixed",
     "MotionBlur",
     "Occlusion",
+    "Outline",
     "Periodic",
     "Poisson",
     "SaltPepper",

@@ -11,6 +11,7 @@ from dae.noise.inversion import Inversion
 from dae.noise.jitter import Jitter
 from dae.noise.motion_blur import MotionBlur
 from dae.noise.occlusion import Occlusion
+from dae.noise.outline import Outline
 from dae.noise.periodic import Periodic
 from dae.noise.poisson import Poisson
 from dae.noise.salt_pepper import SaltPepper
@@ -39,6 +40,7 @@ TYPES: dict[str, type[Noise]] = {
         Inversion,
         Dropout,
         Jitter,
+        Outline,
     )
 }
 
