@@ -199,3 +199,11 @@ def test_the_noise_levels_suite_corrupts_with_each_project_noise_at_three_levels
         errors.append(np.abs(out - digits).mean())
     assert errors[0] < errors[1] < errors[2]  # stronger with the level
     assert suite.moving == () and "noises" in suite.identity()
+
+
+def test_a_cost_of_exactly_the_allowed_points_is_not_harm():
+    from dae.scoring.corruptions import HARM_POINTS, change_in_points
+
+    assert change_in_points(0.9760, 0.9730) == -HARM_POINTS  # 30 of 10,000 digits: allowed
+    assert change_in_points(0.9760, 0.9729) < -HARM_POINTS  # 31: harm
+    assert change_in_points(0.5795, 0.8595) == pytest.approx(28.0)

@@ -127,6 +127,12 @@ def references_key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def change_in_points(before: float, after: float) -> float:
+    """``after - before`` in points of accuracy, rounded to 1e-6 so that a cost of exactly ``HARM_POINTS``
+    (30 of 10,000 digits) is not taken for more by the floats' rounding (0.9730 - 0.9760 is -0.30000000000000027)."""
+    return round(100 * (after - before), 6)
+
+
 def score(denoise, images: SuiteImages, judges: Judges, refs: dict) -> list[dict]:
     """One row per corruption (the clean digits first) for ``denoise``, a function from ``(N, 1, 28, 28)``
     [0, 1] digits to denoised digits (a :class:`dae.loading.TrainedDenoiser`'s ``denoise_batch``)."""
@@ -138,7 +144,7 @@ def score(denoise, images: SuiteImages, judges: Judges, refs: dict) -> list[dict
         moves = name in images.suite.moving
         row = {"corruption": name, "moves": moves, **refs[name]}
         row["acc_denoised"] = judges.accuracy(judges.classifier, denoised, labels)
-        row["change"] = 100 * (row["acc_denoised"] - row["acc_corrupted"])  # points
+        row["change"] = change_in_points(row["acc_corrupted"], row["acc_denoised"])
         row["harm"] = row["acc_corrupted"] >= HARM_FLOOR and row["change"] < -HARM_POINTS
         if not moves:
             quality = _quality(denoised, corrupted, clean)
