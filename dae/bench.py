@@ -239,8 +239,12 @@ def bench(cfg: DictConfig, out_dir: Path) -> dict:
     for mode in training:
         if mode == "bare" and paired:
             continue  # timed with project
-        turns = " in turns with bare" if mode == "project" and paired else ""
-        log.info("bench: %s%s, %d x %d steps of %d images", mode, turns, repeats, steps, cfg.data.batch_size)
+        if mode == "project":
+            epoch = f"{cfg.bench.project_steps} steps" if cfg.bench.project_steps else "whole epochs"
+            turns = f", in turns with bare runs of {steps} steps" if paired else ""
+            log.info("bench: project, %d x %s of %d images%s", repeats, epoch, cfg.data.batch_size, turns)
+        else:
+            log.info("bench: %s, %d x %d steps of %d images", mode, repeats, steps, cfg.data.batch_size)
         if mode == "bare":
             runs[mode] = bare(cfg, datamodule, device, steps, repeats)
         elif mode == "project":

@@ -31,12 +31,21 @@ def test_bench_writes_three_rates_and_two_ratios(fixture_data, tmp_path, capsys)
     assert all(rate > 0 for rate in result["samples_per_s"].values())
     assert all(len(runs) == 2 for runs in result["runs"].values())
     # Benched together, each project epoch is paired with the bare run just before it.
-    pairs = sorted(p / b for p, b in zip(result["runs"]["project"], result["runs"]["bare"]))
+    pairs = [p / b for p, b in zip(result["runs"]["project"], result["runs"]["bare"])]
     assert result["ratio_vs_bare"] == pytest.approx(sum(pairs) / 2)
     assert result["ratio_vs_tutorial"] == result["samples_per_s"]["project"] / result["samples_per_s"]["tutorial"]
     assert result["batch_size"] == 32 and result["precision"] == "32-true"
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("ratio_vs_bare=") and "ratio_vs_tutorial=" in last
+
+
+def test_bare_alone_is_timed_repeats_times_with_no_ratio(fixture_data, tmp_path):
+    outputs = tmp_path / "outputs"
+    args = ["bench.modes=[bare]", "bench.steps=2", "bench.repeats=3", "bench.warmup_steps=1", "trainer.precision=32-true"]
+    run_app(main, *args, f"paths.log_dir={outputs}", *fixture_overrides(*fixture_data))
+    (out,) = (outputs / "bench").iterdir()
+    result = json.loads((out / "bench.json").read_text())
+    assert list(result["runs"]) == ["bare"] and len(result["runs"]["bare"]) == 3 and "ratio_vs_bare" not in result
 
 
 def test_bench_rejects_an_unknown_mode_before_any_work(tmp_path):

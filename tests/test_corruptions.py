@@ -202,8 +202,9 @@ def test_the_noise_levels_suite_corrupts_with_each_project_noise_at_three_levels
 
 
 def test_a_cost_of_exactly_the_allowed_points_is_not_harm():
-    from dae.scoring.corruptions import HARM_POINTS, change_in_points
+    from dae.scoring.corruptions import change_in_points, harms
 
-    assert change_in_points(0.9760, 0.9730) == -HARM_POINTS  # 30 of 10,000 digits: allowed
-    assert change_in_points(0.9760, 0.9729) < -HARM_POINTS  # 31: harm
+    assert change_in_points(0.9760, 0.9730) == -0.3 and not harms(0.9760, 0.9730)  # 30 of 10,000 digits: allowed
+    assert harms(0.9760, 0.9729)  # 31: harm
+    assert not harms(0.9690, 0.9000)  # M read the raw digits below 0.97: a cost there is not judged as harm
     assert change_in_points(0.5795, 0.8595) == pytest.approx(28.0)

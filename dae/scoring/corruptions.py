@@ -133,6 +133,12 @@ def change_in_points(before: float, after: float) -> float:
     return round(100 * (after - before), 6)
 
 
+def harms(before: float, after: float) -> bool:
+    """Whether a denoiser that takes M's accuracy from ``before`` to ``after`` does harm: a cost of more than
+    ``HARM_POINTS`` where M reads the raw digits at ``HARM_FLOOR`` or better."""
+    return before >= HARM_FLOOR and change_in_points(before, after) < -HARM_POINTS
+
+
 def score(denoise, images: SuiteImages, judges: Judges, refs: dict) -> list[dict]:
     """One row per corruption (the clean digits first) for ``denoise``, a function from ``(N, 1, 28, 28)``
     [0, 1] digits to denoised digits (a :class:`dae.loading.TrainedDenoiser`'s ``denoise_batch``)."""
@@ -145,7 +151,7 @@ def score(denoise, images: SuiteImages, judges: Judges, refs: dict) -> list[dict
         row = {"corruption": name, "moves": moves, **refs[name]}
         row["acc_denoised"] = judges.accuracy(judges.classifier, denoised, labels)
         row["change"] = change_in_points(row["acc_corrupted"], row["acc_denoised"])
-        row["harm"] = row["acc_corrupted"] >= HARM_FLOOR and row["change"] < -HARM_POINTS
+        row["harm"] = harms(row["acc_corrupted"], row["acc_denoised"])
         if not moves:
             quality = _quality(denoised, corrupted, clean)
             row.update(psnr_corrupted=quality["noisy_psnr"], psnr=quality["psnr"], ssim=quality["ssim"])
