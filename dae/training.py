@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from dae.callbacks import CheckpointOnInterrupt, ReportCallback, TrainingClock
+from dae.callbacks import CheckpointOnInterrupt, DestroyProcessGroupAtExit, ReportCallback, TrainingClock
 from dae.errors import ConfigError, JobError, first_line, integer, summary
 from dae.files import write_json
 from dae.jobs import load_job
@@ -96,7 +96,7 @@ def build(cfg: DictConfig):
     noise = instantiate(cfg.noise)
     datamodule = instantiate(cfg.data, noise=noise)
     model = build_model(cfg)
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None] + [TrainingClock()]
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None] + [TrainingClock(), DestroyProcessGroupAtExit()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values() if c is not None]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return datamodule, model, trainer
