@@ -24,7 +24,9 @@ def slurm(tmp_path_factory):
     lines = (up.stdout + up.stderr).strip().splitlines()
     if up.returncode != 0:
         pytest.skip(f"the SLURM tests need a single-node cluster, which did not start: {lines[-1] if lines else up.returncode}")
-    yield {"SLURM_CONF": str(folder / "slurm.conf")}
+    # One thread a CPU that SLURM allocates, as a cluster that binds tasks to their CPUs gives them: here nothing binds
+    # them, and two one-CPU jobs of two threads each on 2 cores slowed each other up to four times over.
+    yield {"SLURM_CONF": str(folder / "slurm.conf"), "OMP_NUM_THREADS": "1"}
     subprocess.run(["bash", str(script), "down", str(folder)], timeout=60)
 
 
